@@ -1,0 +1,3 @@
+from patchvsr.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,51 @@
+"""`python -m patchvsr <command>`: one sub-command per module in `patchvsr/commands/`.
+
+Every command module exposes `add_parser(subparsers)` and `run(args) -> int`. User errors
+(`PatchVSRError`, bad files, bad numbers) become one line on stderr and exit code 2, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Order is the order shown in `--help`.
+COMMANDS = ["upscale", "plan", "viz", "eval", "bench", "train"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors in one line with exit code 2."""
+
+    def error(self, message: str) -> None:  # noqa: D401
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m patchvsr", description=__doc__.splitlines()[0])
+    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"patchvsr.commands.{name}")
+        except ModuleNotFoundError as err:
+            if err.name != f"patchvsr.commands.{name}":
+                raise
+            continue
+        sub = module.add_parser(subparsers)
+        sub.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from patchvsr.errors import PatchVSRError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except PatchVSRError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,1 @@
+"""Sub-commands of `python -m patchvsr`; see `patchvsr/cli.py`."""

@@ -1,0 +1,311 @@
+"""Patch grids for patch-wise super-resolution, and the weight maps that fuse them.
+
+The paper's scheme (multi-patch joint modulation): the output frame is cut into
+non-overlapping *base* patches of the base model's size P, and *auxiliary* patches are centred
+on every vertical seam, every horizontal seam and every seam crossing, overlapping each
+neighbour by half. At every denoising step all predictions are fused on one canvas with
+per-patch weights.
+
+Geometry here is plain data in pixels (or any unit: `PatchPlan.scaled` converts to latent
+units), testable without torch. Boxes are `(y0, x0, y1, x1)`, end exclusive.
+
+Sizes that are not multiples of P: a dimension of length L gets `n = max(1, L // P)` base
+spans, each at least P long, the remainder spread over them in steps of `align` pixels. So no
+patch is smaller than P unless the frame is, no patch leaves the frame, the base patches tile
+the frame exactly, and the largest patch stays below 2P. Interior edges are multiples of
+`align` (16 = VAE factor 8 x transformer patch 2), so every box maps onto whole latent tokens.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+Kind = Literal["base", "aux"]
+Scheme = Literal["paper", "sliding", "tiles"]
+WeightMode = Literal["paper", "gaussian", "linear", "uniform"]
+
+SCHEMES: tuple[str, ...] = ("paper", "sliding", "tiles")
+WEIGHT_MODES: tuple[str, ...] = ("paper", "gaussian", "linear", "uniform")
+
+
+@dataclass(frozen=True)
+class Patch:
+    """One patch of the grid. `seam` says which seam an auxiliary patch sits on:
+    "v" (vertical seam), "h" (horizontal seam), "x" (a crossing); empty for base patches."""
+
+    y0: int
+    x0: int
+    y1: int
+    x1: int
+    kind: Kind = "base"
+    seam: str = ""
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        return (self.y0, self.x0, self.y1, self.x1)
+
+    @property
+    def height(self) -> int:
+        return self.y1 - self.y0
+
+    @property
+    def width(self) -> int:
+        return self.x1 - self.x0
+
+    def __str__(self) -> str:
+        tag = f"{self.kind}:{self.seam}" if self.seam else self.kind
+        return f"{tag}[y {self.y0}:{self.y1}, x {self.x0}:{self.x1}]"
+
+
+@dataclass(frozen=True)
+class PatchPlan:
+    """All patches for one output size. `ramp` is the length over which a patch's weight
+    fades towards an interior edge (half a patch for the paper's grid, the overlap for a
+    sliding window)."""
+
+    height: int
+    width: int
+    patch_size: int
+    scheme: Scheme
+    patches: tuple[Patch, ...]
+    ramp: int
+    align: int = 16
+    overlap: float = 0.0
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def base(self) -> list[Patch]:
+        return [p for p in self.patches if p.kind == "base"]
+
+    @property
+    def aux(self) -> list[Patch]:
+        return [p for p in self.patches if p.kind == "aux"]
+
+    @property
+    def evaluations_per_step(self) -> int:
+        """Model evaluations per denoising step: one per patch."""
+        return len(self.patches)
+
+    def scaled(self, factor: int) -> PatchPlan:
+        """The same plan in units `factor` times coarser (pixels -> latent cells).
+
+        Every box edge must be divisible by `factor`; the pipeline pads the frame so it is."""
+        coords = [c for p in self.patches for c in p.box] + [self.height, self.width]
+        if any(c % factor for c in coords):
+            raise ValueError(f"plan edges are not multiples of {factor}")
+        patches = tuple(
+            Patch(p.y0 // factor, p.x0 // factor, p.y1 // factor, p.x1 // factor, p.kind, p.seam)
+            for p in self.patches
+        )
+        return PatchPlan(
+            height=self.height // factor,
+            width=self.width // factor,
+            patch_size=self.patch_size // factor,
+            scheme=self.scheme,
+            patches=patches,
+            ramp=max(1, self.ramp // factor),
+            align=max(1, self.align // factor),
+            overlap=self.overlap,
+            notes=self.notes,
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "out_size": [self.height, self.width],
+            "patch_size": self.patch_size,
+            "scheme": self.scheme,
+            "align": self.align,
+            "num_base": len(self.base),
+            "num_aux": len(self.aux),
+            "evaluations_per_step": self.evaluations_per_step,
+            "patches": [
+                {"box": list(p.box), "kind": p.kind, **({"seam": p.seam} if p.seam else {})}
+                for p in self.patches
+            ],
+            "notes": list(self.notes),
+        }
+
+    def summary(self) -> str:
+        sizes = sorted({(p.height, p.width) for p in self.base})
+        lines = [
+            f"output        {self.width}x{self.height} (W x H)",
+            f"scheme        {self.scheme}, patch {self.patch_size}, align {self.align}",
+            f"base patches  {len(self.base)}  sizes (h x w): "
+            + ", ".join(f"{h}x{w}" for h, w in sizes),
+        ]
+        if self.scheme == "paper":
+            by_seam = {s: sum(p.seam == s for p in self.aux) for s in "vhx"}
+            lines.append(
+                f"aux patches   {len(self.aux)}  (vertical seams {by_seam['v']}, "
+                f"horizontal seams {by_seam['h']}, crossings {by_seam['x']})"
+            )
+        elif self.scheme == "sliding":
+            lines.append(f"overlap       {self.overlap:.0%}")
+        lines.append(f"evaluations   {self.evaluations_per_step} model evaluations per denoising step")
+        lines += [f"note          {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def validate_patch_size(patch_size: int, align: int = 16) -> None:
+    if patch_size <= 0 or patch_size % align:
+        raise ValueError(f"patch size must be a positive multiple of {align}, got {patch_size}")
+
+
+def base_spans(length: int, patch: int, align: int = 16) -> list[tuple[int, int]]:
+    """Split [0, length) into `max(1, length // patch)` spans, each >= patch (unless the
+    whole length is shorter), interior edges on multiples of `align`."""
+    n = max(1, length // patch)
+    if n == 1:
+        return [(0, length)]
+    extra = length - n * patch  # >= 0, spread over the spans in whole `align` steps
+    edges = [i * patch + align * ((extra * i) // (n * align)) for i in range(n)] + [length]
+    return list(zip(edges[:-1], edges[1:], strict=True))
+
+
+def _seam_span(seam: int, length: int, patch: int, align: int) -> tuple[int, int]:
+    """A span of `patch` centred on `seam`, on the `align` lattice, kept inside [0, length)."""
+    size = min(patch, length)
+    start = seam - size // 2
+    start = align * round(start / align)
+    start = min(max(start, 0), length - size)
+    return start, start + size
+
+
+def plan_patches(
+    height: int,
+    width: int,
+    patch_size: int = 512,
+    scheme: Scheme = "paper",
+    overlap: float = 0.25,
+    align: int = 16,
+) -> PatchPlan:
+    """Plan the patches that cover an output of `height` x `width`.
+
+    scheme "paper": base patches plus auxiliary seam patches (the paper's joint modulation);
+    "sliding": equal windows of `patch_size` with the given overlap fraction (MultiDiffusion,
+    tiled upscalers); "tiles": base patches only (naive tiling, for comparison).
+    """
+    if height <= 0 or width <= 0:
+        raise ValueError(f"output size must be positive, got {width}x{height}")
+    validate_patch_size(patch_size, align)
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown scheme {scheme!r}; choose from {', '.join(SCHEMES)}")
+    notes = []
+    if patch_size > max(height, width):
+        notes.append(f"frame {width}x{height} is smaller than the patch: one patch covers it")
+
+    if scheme == "sliding":
+        if not 0.0 <= overlap < 1.0:
+            raise ValueError(f"overlap must be in [0, 1), got {overlap}")
+        ys = _sliding_starts(height, patch_size, overlap, align)
+        xs = _sliding_starts(width, patch_size, overlap, align)
+        ph, pw = min(patch_size, height), min(patch_size, width)
+        patches = tuple(Patch(y, x, y + ph, x + pw) for y in ys for x in xs)
+        ramp = max(align, int(round(patch_size * overlap)))
+        return PatchPlan(height, width, patch_size, scheme, patches, ramp, align, overlap, tuple(notes))
+
+    rows = base_spans(height, patch_size, align)
+    cols = base_spans(width, patch_size, align)
+    patches = [Patch(y0, x0, y1, x1) for y0, y1 in rows for x0, x1 in cols]
+    if scheme == "paper":
+        row_seams = [_seam_span(y1, height, patch_size, align) for _, y1 in rows[:-1]]
+        col_seams = [_seam_span(x1, width, patch_size, align) for _, x1 in cols[:-1]]
+        patches += [Patch(y0, x0, y1, x1, "aux", "v") for y0, y1 in rows for x0, x1 in col_seams]
+        patches += [Patch(y0, x0, y1, x1, "aux", "h") for y0, y1 in row_seams for x0, x1 in cols]
+        patches += [Patch(y0, x0, y1, x1, "aux", "x") for y0, y1 in row_seams for x0, x1 in col_seams]
+    ramp = max(1, min(patch_size, height, width) // 2)
+    return PatchPlan(height, width, patch_size, scheme, tuple(patches), ramp, align, 0.0, tuple(notes))
+
+
+def _sliding_starts(length: int, patch: int, overlap: float, align: int) -> list[int]:
+    if patch >= length:
+        return [0]
+    stride = max(align, align * int(patch * (1.0 - overlap) // align))
+    count = math.ceil((length - patch) / stride) + 1
+    starts = [min(i * stride, length - patch) for i in range(count)]
+    return sorted(set(starts))
+
+
+# --- weights -------------------------------------------------------------------------------
+
+# A floor keeps every weight positive, so a pixel is never left without a contributor even at
+# a patch edge where its profile reaches zero.
+_FLOOR = 1e-3
+
+
+def axis_profile(start: int, stop: int, length: int, ramp: int, mode: WeightMode) -> np.ndarray:
+    """1-D weight of one patch along one axis, sampled at cell centres. Tapers only towards *interior* edges: at a frame border there is no
+    neighbour to hand over to, so the weight stays 1."""
+    cells = np.arange(start, stop, dtype=np.float64) + 0.5
+    size = stop - start
+    if mode == "uniform":
+        return np.ones(size)
+    if mode == "gaussian":
+        # MultiDiffusion / Mixture-of-Diffusers style: a bell over the whole patch.
+        sigma = size / 4.0
+        return np.exp(-0.5 * ((cells - (start + stop) / 2.0) / sigma) ** 2) + _FLOOR
+    dist = np.full(size, np.inf)
+    if start > 0:
+        dist = np.minimum(dist, cells - start)
+    if stop < length:
+        dist = np.minimum(dist, stop - cells)
+    t = np.clip(dist / max(ramp, 1e-9), 0.0, 1.0)
+    if mode == "linear":
+        return t + _FLOOR
+    if mode == "paper":
+        # Raised cosine: an auxiliary patch of width 2*ramp peaks on its seam line (its centre)
+        # and decays outwards; the base patch under it fades with the complementary cos^2, so
+        # with 50% overlap the weights add up to exactly one before normalisation.
+        return np.sin(0.5 * np.pi * t) ** 2 + _FLOOR
+    raise ValueError(f"unknown weight mode {mode!r}; choose from {', '.join(WEIGHT_MODES)}")
+
+
+def patch_weight(plan: PatchPlan, index: int, mode: WeightMode = "paper") -> np.ndarray:
+    """Unnormalised weight map (h, w) of patch `index` of the plan."""
+    p = plan.patches[index]
+    wy = axis_profile(p.y0, p.y1, plan.height, plan.ramp, mode)
+    wx = axis_profile(p.x0, p.x1, plan.width, plan.ramp, mode)
+    return np.outer(wy, wx)
+
+
+def patch_weights(plan: PatchPlan, mode: WeightMode = "paper") -> list[np.ndarray]:
+    """Normalised weight maps, one (h, w) array per patch: summed on the canvas they give
+    exactly one at every pixel."""
+    raw = [patch_weight(plan, i, mode) for i in range(len(plan.patches))]
+    total = accumulate(plan, raw)
+    return [w / total[p.y0 : p.y1, p.x0 : p.x1] for p, w in zip(plan.patches, raw, strict=True)]
+
+
+def accumulate(plan: PatchPlan, maps: list[np.ndarray]) -> np.ndarray:
+    """Sum per-patch maps onto the (H, W) canvas."""
+    canvas = np.zeros((plan.height, plan.width))
+    for p, m in zip(plan.patches, maps, strict=True):
+        canvas[p.y0 : p.y1, p.x0 : p.x1] += m
+    return canvas
+
+
+def coverage(plan: PatchPlan) -> np.ndarray:
+    """How many patches cover each pixel, (H, W) ints."""
+    count = np.zeros((plan.height, plan.width), dtype=np.int32)
+    for p in plan.patches:
+        count[p.y0 : p.y1, p.x0 : p.x1] += 1
+    return count
+
+
+__all__ = [
+    "Patch",
+    "PatchPlan",
+    "SCHEMES",
+    "WEIGHT_MODES",
+    "accumulate",
+    "base_spans",
+    "coverage",
+    "patch_weight",
+    "patch_weights",
+    "plan_patches",
+    "validate_patch_size",
+]

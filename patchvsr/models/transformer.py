@@ -1,0 +1,113 @@
+"""`PatchVSRTransformer`: a stock `WanTransformer3DModel` run with the PatchVSR adapter.
+
+The base and the adapter stay two separate diffusers models (each with its own config and
+safetensors, so the base can come straight from the hub); this module runs the base's forward
+pass step by step and lets the adapter in at three places: the timestep embedding (location),
+after every block (patch-branch hints), and inside every text cross-attention (global K/V).
+Without an adapter, or with a zero-initialised one, the output is the stock model's, exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn as nn
+from diffusers import WanTransformer3DModel
+
+from patchvsr.location import roi_mask
+from patchvsr.models.adapter import GlobalContext, PatchVSRAdapter
+from patchvsr.models.attention import GlobalCrossAttnProcessor, GlobalState
+
+
+class PatchVSRTransformer(nn.Module):
+    def __init__(self, base: WanTransformer3DModel, adapter: PatchVSRAdapter | None = None) -> None:
+        super().__init__()
+        self.base = base
+        self.adapter = adapter
+        self.global_calls = 0  # how often the global branch ran (it must be once per step)
+        if adapter is not None:
+            adapter.check_compatible(base.config)
+            self.state = GlobalState(adapter.global_norm_k)
+            for i, block in enumerate(base.blocks):
+                block.attn2.set_processor(GlobalCrossAttnProcessor(i, self.state))
+
+    @property
+    def patch_size(self) -> tuple[int, int, int]:
+        return tuple(self.base.config.patch_size)
+
+    def _run_block(self, block, *args):
+        if torch.is_grad_enabled() and self.base.gradient_checkpointing:
+            return self.base._gradient_checkpointing_func(block, *args)
+        return block(*args)
+
+    @torch.no_grad()
+    def _embed_time(self, timestep: torch.Tensor, text_embeds: torch.Tensor):
+        return self.base.condition_embedder(timestep, text_embeds, None)
+
+    def encode_global(
+        self,
+        global_latents: torch.Tensor,  # (1, C, f, gh, gw)
+        timestep: torch.Tensor,  # (1,)
+        text_embeds: torch.Tensor,  # (1, L, text_dim) raw prompt embedding
+    ) -> GlobalContext:
+        """The global branch for one clip at one step; shared by all of that step's patches."""
+        self.global_calls += 1
+        ce = self.base.condition_embedder
+        _, timestep_proj, text, _ = ce(timestep, text_embeds, None)
+        return self.adapter.encode_global(
+            global_latents, text, timestep_proj.unflatten(1, (6, -1)), self.base.rope
+        )
+
+    def roi_masks(self, context: GlobalContext, boxes: torch.Tensor) -> torch.Tensor:
+        """(B, Ng) ROI masks of normalised boxes (B, 4) on the pooled global token grid."""
+        f, h, w = context.grid
+        masks = [
+            np.tile(roi_mask(tuple(b.tolist()), h, w).reshape(1, -1), (f, 1)).reshape(-1)
+            for b in boxes
+        ]
+        return torch.from_numpy(np.stack(masks)).to(context.keys.device)
+
+    def forward(
+        self,
+        latents: torch.Tensor,  # (B, C, f, h, w) noisy latents of B patches of one size
+        timestep: torch.Tensor,  # (B,)
+        text_embeds: torch.Tensor,  # (B, L, text_dim)
+        cond_latents: torch.Tensor | None = None,  # (B, C, f, h, w) condition (LR patch) latents
+        location: torch.Tensor | None = None,  # (B, enc) sinusoidal box + scale encoding
+        global_context: GlobalContext | None = None,  # from encode_global
+        boxes: torch.Tensor | None = None,  # (B, 4) normalised boxes, for the ROI masks
+    ) -> torch.Tensor:
+        base, adapter = self.base, self.adapter
+        batch, _, frames, height, width = latents.shape
+        p_t, p_h, p_w = base.config.patch_size
+
+        rotary_emb = base.rope(latents)
+        tokens = base.patch_embedding(latents).flatten(2).transpose(1, 2).contiguous()
+        temb, timestep_proj, text, _ = base.condition_embedder(timestep, text_embeds, None)
+        if adapter is not None and location is not None:
+            # Location joins the timestep embedding before the per-block modulation is made.
+            temb = temb + adapter.location_embedding(location).type_as(temb)
+            timestep_proj = base.condition_embedder.time_proj(base.condition_embedder.act_fn(temb))
+        timestep_proj = timestep_proj.unflatten(1, (6, -1))
+
+        features = None
+        if adapter is not None and cond_latents is not None:
+            features = adapter.patch_features(cond_latents, tokens, text, timestep_proj, rotary_emb)
+        if adapter is not None and global_context is not None:
+            self.state.context = global_context.with_masks(self.roi_masks(global_context, boxes))
+        try:
+            for i, block in enumerate(base.blocks):
+                tokens = self._run_block(block, tokens, text, timestep_proj, rotary_emb)
+                if features is not None:
+                    tokens = tokens + adapter.hint(i, features)
+        finally:
+            if adapter is not None:
+                self.state.context = None
+
+        shift, scale = (base.scale_shift_table.to(temb.device) + temb.unsqueeze(1)).chunk(2, dim=1)
+        tokens = (base.norm_out(tokens.float()) * (1 + scale) + shift).type_as(tokens)
+        tokens = base.proj_out(tokens)
+        tokens = tokens.reshape(
+            batch, frames // p_t, height // p_h, width // p_w, p_t, p_h, p_w, -1
+        )
+        return tokens.permute(0, 7, 1, 4, 2, 5, 3, 6).flatten(6, 7).flatten(4, 5).flatten(2, 3)

@@ -1,0 +1,115 @@
+"""PatchVSRPipeline on the tiny model: shapes, determinism, joint modulation, parity."""
+
+import numpy as np
+import pytest
+import torch
+
+from patchvsr.errors import PatchVSRError
+from patchvsr.grid import patch_weights
+from patchvsr.runtime import build_tiny
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return build_tiny()
+
+
+def _clip(frames=5, height=24, width=40, seed=0):
+    """A smooth moving gradient with some texture: real structure for the model to see."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    out = []
+    for t in range(frames):
+        r = 128 + 100 * np.sin((x + 2 * t) / 7.0)
+        g = 128 + 100 * np.cos((y - t) / 5.0)
+        b = 128 + 60 * np.sin((x + y) / 9.0)
+        out.append(np.stack([r, g, b], -1) + rng.normal(0, 4, (height, width, 3)))
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def _gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.mark.parametrize(("frames", "size"), [(5, (48, 80)), (7, (37, 51)), (1, (32, 30)), (11, (50, 66))])
+def test_output_has_requested_size_and_frame_count(pipe, frames, size):
+    out = pipe(_clip(frames), size=size, num_inference_steps=1, generator=_gen())
+    assert out.frames.shape == (frames, *size, 3)
+    assert out.frames.dtype == np.uint8
+
+
+def test_same_seed_same_output_other_seed_differs(pipe):
+    a = pipe(_clip(), scale=2, num_inference_steps=2, generator=_gen(1)).frames
+    b = pipe(_clip(), scale=2, num_inference_steps=2, generator=_gen(1)).frames
+    c = pipe(_clip(), scale=2, num_inference_steps=2, generator=_gen(2)).frames
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_one_patch_covering_the_frame_equals_full_frame(pipe):
+    kwargs = dict(size=(48, 64), num_inference_steps=2, colour_correction="none")
+    patched = pipe(_clip(), patch_size=64, generator=_gen(3), **kwargs)
+    assert len(patched.plan.patches) == 1
+    full = pipe(_clip(), full_frame=True, generator=_gen(3), **kwargs)
+    assert np.array_equal(patched.frames, full.frames)
+
+
+def test_fusing_identical_predictions_reproduces_them(pipe):
+    """A model that returns its input: after fusion the canvas must come back unchanged, so
+    the fusion itself adds no seams."""
+
+    class Echo(torch.nn.Module):
+        base, adapter = pipe.transformer, pipe.adapter
+
+        def forward(self, latents, *args, **kwargs):
+            return latents
+
+    plan = pipe.plan(96, 160, 32).scaled(8)
+    assert len(plan.aux) > 0
+    weights = [torch.from_numpy(w).float() for w in patch_weights(plan, "paper")]
+    canvas = torch.randn(1, 4, 3, plan.height, plan.width, generator=_gen())
+    original, pipe._model = pipe._model, Echo()
+    try:
+        fused = pipe._predict(canvas, canvas, torch.tensor([500.0]), plan, weights, None, 2.0, 3, (plan.height, plan.width))
+    finally:
+        pipe._model = original
+    torch.testing.assert_close(fused, canvas, rtol=0, atol=1e-6)
+
+
+def test_global_branch_runs_once_per_step(pipe):
+    steps = 3
+    before = pipe.model.global_calls
+    out = pipe(_clip(5, 48, 64), scale=2, num_inference_steps=steps, generator=_gen())
+    assert len(out.plan.patches) > 10
+    assert pipe.model.global_calls - before == steps
+
+
+def test_long_clip_is_processed_in_blended_windows(pipe):
+    clip = _clip(20)
+    before = pipe.model.global_calls
+    out = pipe(clip, scale=2, num_inference_steps=1, generator=_gen())
+    assert out.frames.shape[0] == 20
+    windows = pipe.model.global_calls - before
+    assert windows >= 3  # 20 frames in windows of 9 overlapping by 4
+
+
+def test_strength_runs_the_last_part_of_the_schedule(pipe):
+    before = pipe.model.global_calls
+    pipe(_clip(), scale=2, num_inference_steps=8, strength=0.25, generator=_gen())
+    assert pipe.model.global_calls - before == 2
+
+
+def test_bad_arguments_are_clear_errors(pipe):
+    with pytest.raises(PatchVSRError, match="strength"):
+        pipe(_clip(), scale=2, strength=0.0)
+    with pytest.raises(PatchVSRError, match="scale"):
+        pipe(_clip(), scale=-1)
+    with pytest.raises(PatchVSRError, match="exactly one"):
+        pipe(_clip(), scale=2, size=(10, 10))
+    with pytest.raises(PatchVSRError, match="multiple of 16"):
+        pipe(_clip(), scale=2, patch_size=40)
+
+
+def test_size_too_large_for_memory_is_refused_before_work(pipe):
+    with pytest.raises(PatchVSRError, match="GiB"):
+        pipe(_clip(), size=(40000, 40000), num_inference_steps=1)

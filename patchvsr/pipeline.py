@@ -274,14 +274,14 @@ class PatchVSRPipeline(DiffusionPipeline):
         dtype = self.transformer.dtype
 
         # 3. Upscale (bicubic), pad to the token lattice and the codec's frame rule, encode
-        up = _resize(lr, out_h, out_w)
-        padded = _pad_video(up, plan.height, plan.width, codec.padded_frames(num_frames))
+        up = upscale_bicubic(lr, out_h, out_w)
+        padded = pad_video(up, plan.height, plan.width, codec.padded_frames(num_frames))
         codec.maybe_tile(plan.height, plan.width)
         z_lr = codec.encode(padded).to(dtype)
         glob = None
         if self.adapter is not None:
             g = global_view(
-                _pad_video(lr, lr.shape[3], lr.shape[4], codec.padded_frames(num_frames)),
+                pad_video(lr, lr.shape[3], lr.shape[4], codec.padded_frames(num_frames)),
                 self.base_size,
                 self.align,
             )
@@ -354,7 +354,7 @@ class PatchVSRPipeline(DiffusionPipeline):
         return int(max(1, min(8, available_bytes(self.device) // 4 // max(per_patch, 1))))
 
 
-def _resize(video: torch.Tensor, height: int, width: int) -> torch.Tensor:
+def upscale_bicubic(video: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Bicubic resize of every frame of (B, C, F, H, W)."""
     b, c, f, h, w = video.shape
     frames = video.transpose(1, 2).reshape(b * f, c, h, w)
@@ -368,7 +368,7 @@ def _resize(video: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return out.reshape(b, f, c, height, width).transpose(1, 2)
 
 
-def _pad_video(video: torch.Tensor, height: int, width: int, frames: int) -> torch.Tensor:
+def pad_video(video: torch.Tensor, height: int, width: int, frames: int) -> torch.Tensor:
     """Replicate-pad (B, C, F, H, W) at the bottom/right and at the end in time."""
     _, _, f, h, w = video.shape
     if (h, w) != (height, width):

@@ -1,0 +1,146 @@
+"""Loading models by name and from folders, incl. a folder laid out exactly like the hub's
+Wan2.1 repository (filled with tiny weights), and the refusals."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanTransformer3DModel
+
+from patchvsr.errors import PatchVSRError
+from patchvsr.models import PatchVSRAdapter
+from patchvsr.runtime import (
+    TINY_TRANSFORMER,
+    TINY_VAE,
+    build_tiny,
+    load_folder,
+    load_pipeline,
+    prompt_cache_path,
+    save_pipeline,
+    tiny_adapter_config,
+)
+
+CPU = torch.device("cpu")
+
+
+def _tiny_tokenizer(folder):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    words = "a high quality video sharp details natural textures clean edges".split()
+    vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2} | {w: i + 3 for i, w in enumerate(words)}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace()])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+    fast.save_pretrained(folder)
+    return len(vocab)
+
+
+@pytest.fixture(scope="module")
+def hub_folder(tmp_path_factory):
+    """The hub's Wan2.1-T2V-1.3B-Diffusers layout: model_index.json, transformer/, vae/,
+    scheduler/, text_encoder/, tokenizer/ — with tiny weights."""
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    root = tmp_path_factory.mktemp("Wan2.1-T2V-1.3B-Diffusers")
+    torch.manual_seed(0)
+    WanTransformer3DModel(**TINY_TRANSFORMER).save_pretrained(root / "transformer")
+    AutoencoderKLWan(**TINY_VAE).save_pretrained(root / "vae")
+    UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0).save_pretrained(
+        root / "scheduler"
+    )
+    vocab = _tiny_tokenizer(root / "tokenizer")
+    config = UMT5Config(vocab_size=vocab, d_model=TINY_TRANSFORMER["text_dim"], d_kv=8, d_ff=32, num_layers=1, num_heads=2)
+    UMT5EncoderModel(config).save_pretrained(root / "text_encoder")
+    index = {
+        "_class_name": "WanPipeline",
+        "_diffusers_version": "0.42.1",
+        "scheduler": ["diffusers", "UniPCMultistepScheduler"],
+        "text_encoder": ["transformers", "UMT5EncoderModel"],
+        "tokenizer": ["transformers", "T5TokenizerFast"],
+        "transformer": ["diffusers", "WanTransformer3DModel"],
+        "vae": ["diffusers", "AutoencoderKLWan"],
+    }
+    (root / "model_index.json").write_text(json.dumps(index))
+    return root
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATCHVSR_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_hub_layout_loads_training_free_and_caches_the_prompt(hub_folder, cache):
+    pipe = load_folder(hub_folder, CPU, torch.float32)
+    assert pipe.adapter is None  # no adapter weights given: adapter off
+    assert pipe.prompt_embeds.shape == (1, 512, TINY_TRANSFORMER["text_dim"])
+    assert prompt_cache_path(hub_folder).exists()
+    pipe.base_size, pipe.window, pipe.window_overlap = 32, 5, 0
+    out = pipe(np.zeros((5, 16, 16, 3), np.uint8), scale=2, num_inference_steps=1)
+    assert out.frames.shape == (5, 32, 32, 3)
+
+
+def test_cached_prompt_needs_no_text_encoder(hub_folder, cache, tmp_path):
+    first = load_folder(hub_folder, CPU, torch.float32).prompt_embeds
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for part in ("transformer", "vae", "text_encoder"):
+        (copy / part).symlink_to(hub_folder / part)
+    (copy / "model_index.json").write_text((hub_folder / "model_index.json").read_text())
+    # the text encoder's config is the cache key; its weights and the tokenizer are not needed
+    again = load_folder(copy, CPU, torch.float32).prompt_embeds
+    assert torch.equal(first, again)
+
+
+def test_hub_layout_with_adapter_runs_the_adapter(hub_folder, cache, tmp_path):
+    base = WanTransformer3DModel.from_pretrained(hub_folder / "transformer")
+    PatchVSRAdapter(**tiny_adapter_config(base.config)).save_pretrained(tmp_path / "adapter")
+    pipe = load_folder(hub_folder, CPU, torch.float32, adapter=str(tmp_path / "adapter"))
+    assert isinstance(pipe.adapter, PatchVSRAdapter)
+
+
+def test_adapter_for_another_base_is_refused(hub_folder, cache, tmp_path):
+    base = WanTransformer3DModel.from_pretrained(hub_folder / "transformer")
+    config = tiny_adapter_config(base.config) | {"num_base_layers": 7}
+    PatchVSRAdapter(**config).save_pretrained(tmp_path / "adapter")
+    with pytest.raises(PatchVSRError, match="does not match the base"):
+        load_folder(hub_folder, CPU, torch.float32, adapter=str(tmp_path / "adapter"))
+
+
+def test_own_layout_round_trips(tmp_path):
+    pipe = build_tiny()
+    save_pipeline(pipe, tmp_path / "model", defaults={"steps": 3, "strength": 0.5})
+    assert not list((tmp_path / "model").rglob("*.bin"))
+    loaded = load_folder(tmp_path / "model", CPU, torch.float32)
+    assert loaded.defaults == {"steps": 3, "strength": 0.5}
+    assert (loaded.base_size, loaded.window) == (pipe.base_size, pipe.window)
+    clip = np.random.default_rng(0).integers(0, 255, (5, 16, 24, 3), dtype=np.uint8)
+    a = pipe(clip, scale=2, num_inference_steps=2, generator=torch.Generator().manual_seed(0)).frames
+    b = loaded(clip, scale=2, num_inference_steps=2, generator=torch.Generator().manual_seed(0)).frames
+    assert np.array_equal(a, b)
+
+
+def test_pickled_weights_are_refused(tmp_path):
+    save_pipeline(build_tiny(), tmp_path / "model")
+    torch.save({"x": torch.zeros(1)}, tmp_path / "model" / "transformer" / "diffusion_pytorch_model.bin")
+    with pytest.raises(PatchVSRError, match="pickled"):
+        load_folder(tmp_path / "model", CPU, torch.float32)
+
+
+def test_folder_without_weights_is_refused(tmp_path):
+    save_pipeline(build_tiny(), tmp_path / "model")
+    (tmp_path / "model" / "transformer" / "diffusion_pytorch_model.safetensors").unlink()
+    with pytest.raises(PatchVSRError, match="no weights"):
+        load_folder(tmp_path / "model", CPU, torch.float32)
+    with pytest.raises(PatchVSRError, match="not a model folder"):
+        load_folder(tmp_path, CPU, torch.float32)
+
+
+def test_unknown_model_and_offline_hub_are_one_line_errors(monkeypatch):
+    with pytest.raises(PatchVSRError, match="unknown model"):
+        load_pipeline("no-such-model", device="cpu")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(PatchVSRError, match="cannot fetch"):
+        load_pipeline("wan2.1-1.3b", device="cpu")

@@ -35,7 +35,8 @@ Progress = Callable[[int, int, str], None]
 
 @dataclass
 class PatchVSROutput(BaseOutput):
-    """`frames`: (F, H, W, 3) uint8 for output_type "np", or (1, 3, F, H, W) in [-1, 1] for "pt"."""
+    """`frames`: (F, H, W, 3) uint8 for output_type "np", (1, 3, F, H, W) in [-1, 1] for "pt",
+    or the denoised latent canvas (1, C, f, h, w) of a single-window clip for "latent"."""
 
     frames: np.ndarray | torch.Tensor
     plan: PatchPlan
@@ -131,6 +132,67 @@ class PatchVSRPipeline(DiffusionPipeline):
 
     # -- the model on a batch of patches -----------------------------------------------------
 
+    # These three methods build exactly what the model sees; training calls them too, so a
+    # trained model meets at inference the inputs it was trained on.
+
+    def encode_inputs(
+        self,
+        lr: torch.Tensor,  # (B, 3, F, h, w) low-resolution clips in [-1, 1]
+        out_hw: tuple[int, int],
+        canvas_hw: tuple[int, int],
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Upscale (bicubic) to `out_hw`, pad to the canvas and the codec's frame rule, encode.
+
+        Returns the upscaled clip (B, 3, F, H, W), its latent (B, C, f, Hl, Wl) and the latent
+        of the global view (None without an adapter)."""
+        codec = self.codec
+        dtype = self.transformer.dtype
+        num_frames = lr.shape[2]
+        up = upscale_bicubic(lr, *out_hw)
+        padded = pad_video(up, *canvas_hw, codec.padded_frames(num_frames))
+        codec.maybe_tile(*canvas_hw)
+        z_lr = codec.encode(padded).to(dtype)
+        glob = None
+        if self.adapter is not None:
+            g = global_view(
+                pad_video(lr, lr.shape[3], lr.shape[4], codec.padded_frames(num_frames)),
+                self.base_size,
+                self.align,
+            )
+            glob = codec.encode(g).to(dtype)
+        return up, z_lr, glob
+
+    def augment_condition(self, z_lr: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """The noise-augmented condition latent (the paper's t of about 200-300)."""
+        if self.adapter is None:
+            return z_lr
+        s_aug = self.adapter.config.cond_noise_timestep / 1000.0
+        return (1.0 - s_aug) * z_lr + s_aug * noise
+
+    def predict_patches(
+        self,
+        latents: torch.Tensor,  # (B, C, f, h, w) noisy latents of B patches of one size
+        cond: torch.Tensor,  # (B, C, f, h, w) their noise-augmented condition latents
+        timestep: torch.Tensor,  # (B,)
+        boxes: torch.Tensor,  # (B, 4) normalised boxes, on the CPU
+        context,  # GlobalContext of the patches' clip(s), or None
+        scale: float | torch.Tensor,  # scale factor, one or (B,)
+    ) -> torch.Tensor:
+        """The model's velocity prediction (B, C, f, h, w) for a batch of patches."""
+        n = latents.shape[0]
+        text = self.prompt_embeds.to(latents.device, latents.dtype).expand(n, -1, -1)
+        has_adapter = self.adapter is not None
+        location = location_encoding(boxes, scale).to(latents.device) if has_adapter else None
+        return self.model(
+            latents,
+            timestep,
+            text,
+            cond_latents=cond if has_adapter else None,
+            location=location,
+            global_context=context,
+            boxes=boxes,
+        )
+
     def _predict(
         self,
         latents: torch.Tensor,  # (1, C, f, Hl, Wl) the canvas
@@ -144,12 +206,10 @@ class PatchVSRPipeline(DiffusionPipeline):
         shape_hw: tuple[int, int],
     ) -> torch.Tensor:
         """Evaluate every patch and fuse the predictions on the canvas (joint modulation)."""
-        model = self.model
         fused = torch.zeros_like(latents)
         groups: dict[tuple[int, int], list[int]] = defaultdict(list)
         for i, p in enumerate(plan_latent.patches):
             groups[(p.height, p.width)].append(i)
-        text = self.prompt_embeds.to(latents.device, latents.dtype)
         for indices in groups.values():
             for start in range(0, len(indices), batch_size):
                 chunk = [plan_latent.patches[i] for i in indices[start : start + batch_size]]
@@ -159,16 +219,7 @@ class PatchVSRPipeline(DiffusionPipeline):
                 boxes = torch.tensor(
                     [normalized_box(p, *shape_hw) for p in chunk], dtype=torch.float32
                 )
-                location = location_encoding(boxes, scale).to(latents.device)
-                out = model(
-                    x,
-                    timestep.expand(n),
-                    text.expand(n, -1, -1),
-                    cond_latents=c if self.adapter is not None else None,
-                    location=location if self.adapter is not None else None,
-                    global_context=context,
-                    boxes=boxes,
-                )
+                out = self.predict_patches(x, c, timestep.expand(n), boxes, context, scale)
                 for p, pred, i in zip(chunk, out, indices[start : start + batch_size], strict=True):
                     fused[0, :, :, p.y0 : p.y1, p.x0 : p.x1] += pred * weights[i]
         return fused
@@ -208,6 +259,8 @@ class PatchVSRPipeline(DiffusionPipeline):
             raise PatchVSRError(f"strength must be in (0, 1], got {strength}")
         if num_inference_steps < 1:
             raise PatchVSRError(f"steps must be at least 1, got {num_inference_steps}")
+        if output_type not in ("np", "pt", "latent"):
+            raise PatchVSRError(f"output_type must be np, pt or latent, got {output_type!r}")
         lr = to_video_tensor(video).to(self.device)
         _, _, num_frames, in_h, in_w = lr.shape
         out_h, out_w = resolve_size((in_h, in_w), scale, size)
@@ -225,6 +278,8 @@ class PatchVSRPipeline(DiffusionPipeline):
         # 2. Temporal windows: each is denoised on its own and cross-faded into the result
         spans = plan_windows(num_frames, self.window, self.window_overlap)
         blend = window_weights(spans, num_frames)
+        if output_type == "latent" and len(spans) > 1:
+            raise PatchVSRError(f"latent output needs a clip of at most {self.window} frames")
         result = None
         for k, (start, stop) in enumerate(spans):
             done = self._upscale_window(
@@ -241,7 +296,10 @@ class PatchVSRPipeline(DiffusionPipeline):
                 colour_correction,
                 progress,
                 (k, len(spans)),
+                decode=output_type != "latent",
             )
+            if output_type == "latent":
+                return PatchVSROutput(frames=done, plan=plan)
             if result is None:
                 result = torch.zeros(
                     1, 3, num_frames, out_h, out_w, dtype=done.dtype, device=done.device
@@ -268,24 +326,14 @@ class PatchVSRPipeline(DiffusionPipeline):
         colour_correction: str,
         progress: Progress | None,
         window: tuple[int, int],
+        decode: bool = True,
     ) -> torch.Tensor:
         out_h, out_w = out_hw
         num_frames = lr.shape[2]
         dtype = self.transformer.dtype
 
         # 3. Upscale (bicubic), pad to the token lattice and the codec's frame rule, encode
-        up = upscale_bicubic(lr, out_h, out_w)
-        padded = pad_video(up, plan.height, plan.width, codec.padded_frames(num_frames))
-        codec.maybe_tile(plan.height, plan.width)
-        z_lr = codec.encode(padded).to(dtype)
-        glob = None
-        if self.adapter is not None:
-            g = global_view(
-                pad_video(lr, lr.shape[3], lr.shape[4], codec.padded_frames(num_frames)),
-                self.base_size,
-                self.align,
-            )
-            glob = codec.encode(g).to(dtype)
+        up, z_lr, glob = self.encode_inputs(lr, (out_h, out_w), (plan.height, plan.width))
 
         # 4. Plan in latent units, weights on the latent canvas
         plan_latent = plan.scaled(codec.spatial)
@@ -301,11 +349,10 @@ class PatchVSRPipeline(DiffusionPipeline):
         cond = z_lr
         residual = self.adapter is not None and self.adapter.config.predict_residual
         if self.adapter is not None:
-            s_aug = self.adapter.config.cond_noise_timestep / 1000.0
             cond_noise = torch.randn(z_lr.shape, generator=generator, device="cpu").to(
                 z_lr.device, dtype
             )
-            cond = (1.0 - s_aug) * z_lr + s_aug * cond_noise
+            cond = self.augment_condition(z_lr, cond_noise)
         self.scheduler.set_timesteps(num_inference_steps, device=z_lr.device)
         timesteps = self.scheduler.timesteps
         first = num_inference_steps - max(1, round(num_inference_steps * strength))
@@ -345,6 +392,8 @@ class PatchVSRPipeline(DiffusionPipeline):
 
         # 7. Decode, crop the padding, correct colours against the upscaled input
         z = latents + z_lr if residual else latents
+        if not decode:
+            return z
         video = codec.decode(z.to(self.vae.dtype)).float()[:, :, :num_frames, :out_h, :out_w]
         return colour_fix(video, up.float(), colour_correction).clamp(-1, 1)
 

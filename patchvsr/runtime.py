@@ -112,7 +112,7 @@ def build_tiny(seed: int = 0, with_adapter: bool = True) -> PatchVSRPipeline:
         adapter = PatchVSRAdapter(**tiny_adapter_config(transformer.config)).eval()
         for p in adapter.parameters():
             if (p == 0).all():
-                torch.nn.init.normal_(p, std=0.05)
+                torch.nn.init.normal_(p, std=0.5)
     pipe = PatchVSRPipeline(transformer, vae, FlowMatchEulerDiscreteScheduler(shift=1.0), adapter)
     pipe.prompt_embeds = torch.randn(
         1, 8, TINY_TRANSFORMER["text_dim"], generator=torch.Generator().manual_seed(seed)

@@ -31,16 +31,22 @@ def global_view(video: torch.Tensor, base: int = 512, align: int = 16) -> torch.
     b, c, f, h, w = video.shape
     gh, gw = global_view_size(h, w, base, align)
     frames = video.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w)
-    out = F.interpolate(frames.float(), size=(gh, gw), mode="bilinear", antialias=True, align_corners=False)
+    out = F.interpolate(
+        frames.float(), size=(gh, gw), mode="bilinear", antialias=True, align_corners=False
+    )
     return out.reshape(b, f, c, gh, gw).permute(0, 2, 1, 3, 4).to(video.dtype)
 
 
-def global_roi_mask(box: tuple[float, float, float, float], height: int, width: int) -> torch.Tensor:
+def global_roi_mask(
+    box: tuple[float, float, float, float], height: int, width: int
+) -> torch.Tensor:
     """The ROI mask (1, 1, 1, h, w) on a global-view grid (pixels or latent cells)."""
     return torch.from_numpy(roi_mask(box, height, width))[None, None, None]
 
 
-def mark_roi(frame: np.ndarray, box: tuple[float, float, float, float], dim: float = 0.35) -> np.ndarray:
+def mark_roi(
+    frame: np.ndarray, box: tuple[float, float, float, float], dim: float = 0.35
+) -> np.ndarray:
     """An RGB frame (h, w, 3) uint8 with everything outside the ROI darkened, for pictures."""
     mask = roi_mask(box, frame.shape[0], frame.shape[1])[..., None]
     out = frame.astype(np.float32) * (dim + (1.0 - dim) * mask)

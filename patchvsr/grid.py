@@ -145,7 +145,9 @@ class PatchPlan:
             )
         elif self.scheme == "sliding":
             lines.append(f"overlap       {self.overlap:.0%}")
-        lines.append(f"evaluations   {self.evaluations_per_step} model evaluations per denoising step")
+        lines.append(
+            f"evaluations   {self.evaluations_per_step} model evaluations per denoising step"
+        )
         lines += [f"note          {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -206,7 +208,9 @@ def plan_patches(
         ph, pw = min(patch_size, height), min(patch_size, width)
         patches = tuple(Patch(y, x, y + ph, x + pw) for y in ys for x in xs)
         ramp = max(align, int(round(patch_size * overlap)))
-        return PatchPlan(height, width, patch_size, scheme, patches, ramp, align, overlap, tuple(notes))
+        return PatchPlan(
+            height, width, patch_size, scheme, patches, ramp, align, overlap, tuple(notes)
+        )
 
     rows = base_spans(height, patch_size, align)
     cols = base_spans(width, patch_size, align)
@@ -216,9 +220,13 @@ def plan_patches(
         col_seams = [_seam_span(x1, width, patch_size, align) for _, x1 in cols[:-1]]
         patches += [Patch(y0, x0, y1, x1, "aux", "v") for y0, y1 in rows for x0, x1 in col_seams]
         patches += [Patch(y0, x0, y1, x1, "aux", "h") for y0, y1 in row_seams for x0, x1 in cols]
-        patches += [Patch(y0, x0, y1, x1, "aux", "x") for y0, y1 in row_seams for x0, x1 in col_seams]
+        patches += [
+            Patch(y0, x0, y1, x1, "aux", "x") for y0, y1 in row_seams for x0, x1 in col_seams
+        ]
     ramp = max(1, min(patch_size, height, width) // 2)
-    return PatchPlan(height, width, patch_size, scheme, tuple(patches), ramp, align, 0.0, tuple(notes))
+    return PatchPlan(
+        height, width, patch_size, scheme, tuple(patches), ramp, align, 0.0, tuple(notes)
+    )
 
 
 def _sliding_starts(length: int, patch: int, overlap: float, align: int) -> list[int]:

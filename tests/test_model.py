@@ -44,7 +44,9 @@ def test_zero_adapter_equals_base_model(base):
 @torch.no_grad()
 def test_no_adapter_equals_base_model(base):
     latents, timestep, text, *_ = _inputs()
-    assert torch.equal(PatchVSRTransformer(base)(latents, timestep, text), base(latents, timestep, text).sample)
+    assert torch.equal(
+        PatchVSRTransformer(base)(latents, timestep, text), base(latents, timestep, text).sample
+    )
 
 
 @torch.no_grad()
@@ -88,7 +90,9 @@ def test_adapter_round_trips_through_save_pretrained(base, tmp_path):
     assert (tmp_path / "diffusion_pytorch_model.safetensors").exists()
     assert not list(tmp_path.glob("*.bin"))
     loaded = PatchVSRAdapter.from_pretrained(tmp_path)
-    for (n, a), (_, b) in zip(adapter.state_dict().items(), loaded.state_dict().items(), strict=True):
+    for (n, a), (_, b) in zip(
+        adapter.state_dict().items(), loaded.state_dict().items(), strict=True
+    ):
         assert torch.equal(a, b), n
 
 

@@ -32,7 +32,9 @@ def _tiny_tokenizer(folder):
     vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2} | {w: i + 3 for i, w in enumerate(words)}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace()])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
+    )
     fast.save_pretrained(folder)
     return len(vocab)
 
@@ -47,11 +49,18 @@ def hub_folder(tmp_path_factory):
     torch.manual_seed(0)
     WanTransformer3DModel(**TINY_TRANSFORMER).save_pretrained(root / "transformer")
     AutoencoderKLWan(**TINY_VAE).save_pretrained(root / "vae")
-    UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0).save_pretrained(
-        root / "scheduler"
-    )
+    UniPCMultistepScheduler(
+        prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0
+    ).save_pretrained(root / "scheduler")
     vocab = _tiny_tokenizer(root / "tokenizer")
-    config = UMT5Config(vocab_size=vocab, d_model=TINY_TRANSFORMER["text_dim"], d_kv=8, d_ff=32, num_layers=1, num_heads=2)
+    config = UMT5Config(
+        vocab_size=vocab,
+        d_model=TINY_TRANSFORMER["text_dim"],
+        d_kv=8,
+        d_ff=32,
+        num_layers=1,
+        num_heads=2,
+    )
     UMT5EncoderModel(config).save_pretrained(root / "text_encoder")
     index = {
         "_class_name": "WanPipeline",
@@ -117,14 +126,20 @@ def test_own_layout_round_trips(tmp_path):
     assert loaded.defaults == {"steps": 3, "strength": 0.5}
     assert (loaded.base_size, loaded.window) == (pipe.base_size, pipe.window)
     clip = np.random.default_rng(0).integers(0, 255, (5, 16, 24, 3), dtype=np.uint8)
-    a = pipe(clip, scale=2, num_inference_steps=2, generator=torch.Generator().manual_seed(0)).frames
-    b = loaded(clip, scale=2, num_inference_steps=2, generator=torch.Generator().manual_seed(0)).frames
+    a = pipe(
+        clip, scale=2, num_inference_steps=2, generator=torch.Generator().manual_seed(0)
+    ).frames
+    b = loaded(
+        clip, scale=2, num_inference_steps=2, generator=torch.Generator().manual_seed(0)
+    ).frames
     assert np.array_equal(a, b)
 
 
 def test_pickled_weights_are_refused(tmp_path):
     save_pipeline(build_tiny(), tmp_path / "model")
-    torch.save({"x": torch.zeros(1)}, tmp_path / "model" / "transformer" / "diffusion_pytorch_model.bin")
+    torch.save(
+        {"x": torch.zeros(1)}, tmp_path / "model" / "transformer" / "diffusion_pytorch_model.bin"
+    )
     with pytest.raises(PatchVSRError, match="pickled"):
         load_folder(tmp_path / "model", CPU, torch.float32)
 

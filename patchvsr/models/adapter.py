@@ -152,13 +152,14 @@ class PatchVSRAdapter(ModelMixin, ConfigMixin):
 
     def encode_global(
         self,
-        global_latents: torch.Tensor,  # (1, C, f, gh, gw) latent of the global view
-        text: torch.Tensor,  # (1, L, dim)
-        timestep_proj: torch.Tensor,  # (1, 6, dim)
+        global_latents: torch.Tensor,  # (G, C, f, gh, gw) latent of the global view
+        text: torch.Tensor,  # (G, L, dim)
+        timestep_proj: torch.Tensor,  # (G, 6, dim)
         rope,
     ) -> GlobalContext:
         """Run the global encoder and every block's K_g/V_g projection once; the result is
-        shared by all patches of the same clip and step."""
+        shared by all patches of the same clip and step. Inference passes one clip (G = 1, its
+        patches broadcast against it); training passes one clip per patch (G = B)."""
         tokens = self.global_embedding(global_latents.to(self.global_embedding.weight.dtype))
         _, _, f, gh, gw = tokens.shape
         rotary_emb = rope(global_latents)
@@ -166,11 +167,11 @@ class PatchVSRAdapter(ModelMixin, ConfigMixin):
         for block in self.global_blocks:
             tokens = self._run_block(block, tokens, text, timestep_proj, rotary_emb)
         # 2x2 average pooling of the token grid: 1/4 of the tokens for the cross-attention.
-        grid = tokens.transpose(1, 2).reshape(1, -1, f, gh, gw)
+        grid = tokens.transpose(1, 2).reshape(tokens.shape[0], -1, f, gh, gw)
         grid = F.adaptive_avg_pool3d(grid, (f, -(-gh // 2), -(-gw // 2)))
         pooled_hw = grid.shape[-2:]
-        tokens = self.global_norm(grid.flatten(2).transpose(1, 2))  # (1, Ng, dim)
-        keys = torch.stack([k(tokens) for k in self.global_k])  # (L, 1, Ng, dim)
+        tokens = self.global_norm(grid.flatten(2).transpose(1, 2))  # (G, Ng, dim)
+        keys = torch.stack([k(tokens) for k in self.global_k])  # (L, G, Ng, dim)
         values = torch.stack([v(tokens) for v in self.global_v])
         roi_k = torch.stack([F.linear(self.roi_embedding, k.weight) for k in self.global_k])
         roi_v = torch.stack([F.linear(self.roi_embedding, v.weight) for v in self.global_v])
@@ -185,8 +186,8 @@ class GlobalContext:
     and each patch adds only an outer product with its mask."""
 
     def __init__(self, keys, values, roi_k, roi_v, grid: tuple[int, int, int]) -> None:
-        self.keys = keys  # (L, 1, Ng, dim)
-        self.values = values  # (L, 1, Ng, dim)
+        self.keys = keys  # (L, G, Ng, dim), G = 1 or the batch size
+        self.values = values  # (L, G, Ng, dim)
         self.roi_k = roi_k  # (L, dim)
         self.roi_v = roi_v  # (L, dim)
         self.grid = grid  # (f, h, w) of the pooled token grid

@@ -19,8 +19,9 @@ class PixelUnshuffleCodec(ModelMixin, ConfigMixin):
     @register_to_config
     def __init__(self, factor: int = 4, in_channels: int = 3, latent_scale: float = 1.0) -> None:
         super().__init__()
-        # A buffer gives the module a device and dtype like any other component.
-        self.register_buffer("_anchor", torch.zeros(1), persistent=False)
+        # A buffer gives the module a device and dtype like any other component; persistent,
+        # so that save_pretrained writes a weights file and from_pretrained finds one.
+        self.register_buffer("_anchor", torch.zeros(1))
 
     @property
     def latent_channels(self) -> int:

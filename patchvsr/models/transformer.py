@@ -46,9 +46,9 @@ class PatchVSRTransformer(nn.Module):
 
     def encode_global(
         self,
-        global_latents: torch.Tensor,  # (1, C, f, gh, gw)
-        timestep: torch.Tensor,  # (1,)
-        text_embeds: torch.Tensor,  # (1, L, text_dim) raw prompt embedding
+        global_latents: torch.Tensor,  # (G, C, f, gh, gw), G = 1 or one clip per patch
+        timestep: torch.Tensor,  # (G,)
+        text_embeds: torch.Tensor,  # (G, L, text_dim) raw prompt embedding
     ) -> GlobalContext:
         """The global branch for one clip at one step; shared by all of that step's patches."""
         self.global_calls += 1

@@ -1,0 +1,1 @@
+"""The Gradio front end: layout and callbacks only; everything it shows comes from `patchvsr`."""

@@ -29,12 +29,27 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(f"patchvsr.commands.{name}")
         except ModuleNotFoundError as err:
-            if err.name != f"patchvsr.commands.{name}":
+            if err.name.startswith("patchvsr"):
                 raise
+            # A command whose third-party dependency is missing still shows up, and says
+            # what to install instead of breaking every other command.
+            sub = subparsers.add_parser(name, help=f"(needs the {err.name} package)")
+            sub.set_defaults(_run=_missing(name, err.name))
             continue
         sub = module.add_parser(subparsers)
         sub.set_defaults(_run=module.run)
     return parser
+
+
+def _missing(command: str, package: str):
+    def run(_args) -> int:
+        from patchvsr.errors import PatchVSRError
+
+        raise PatchVSRError(
+            f"'{command}' needs the {package} package: pip install -r requirements.txt"
+        )
+
+    return run
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,12 +1,22 @@
 """`python app.py`: the PatchVSR demo in the browser (also the Hugging Face Spaces entry point).
 
 Host and port follow Gradio's own environment variables, GRADIO_SERVER_NAME and
-GRADIO_SERVER_PORT (default 127.0.0.1:7860).
+GRADIO_SERVER_PORT (default 127.0.0.1:7860). The models offered, the limits and the output
+folder come from PATCHVSR_* variables: see `patchvsr/app_config.py` and the README.
 """
 
-from demo.explore import EXAMPLES_DIR, build
+import os
 
-demo = build()
+from demo.page import build, launch_options
+from patchvsr.app_config import DemoSettings
+
+settings = DemoSettings.from_env()
+# The upscaling example is computed at its first use and kept, per default model, beside the
+# job folders (not in the working tree).
+os.environ.setdefault(
+    "GRADIO_EXAMPLES_CACHE", str(settings.output_dir / "cached-examples" / settings.default_model)
+)
+demo = build(settings)
 
 if __name__ == "__main__":
-    demo.launch(allowed_paths=[str(EXAMPLES_DIR)])
+    demo.launch(**launch_options(settings))

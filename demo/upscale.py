@@ -1,0 +1,242 @@
+"""The Upscale tab: run a model on a few frames of the clip and compare with bicubic.
+
+Layout and wiring only: the job (limits, job folder, progress, cancelling, comparison) is
+`patchvsr.app_jobs`. The handler is a coroutine that polls the job's thread, so the page's
+progress bar follows the pipeline's own progress and Cancel stops the job at its next
+denoising step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from pathlib import Path
+from types import SimpleNamespace
+
+import gradio as gr
+
+from demo.explore import EXAMPLES, plan_for, user_error
+from patchvsr import app_jobs, viz
+from patchvsr.app_config import DemoSettings
+from patchvsr.commands.plan import parse_size
+from patchvsr.errors import PatchVSRError
+from patchvsr.location import normalized_box
+from patchvsr.upscalers import BASELINES
+
+try:  # Hugging Face Spaces: a GPU is lent for each call of a function marked `spaces.GPU`
+    import spaces
+except ImportError:
+    spaces = None
+
+logger = logging.getLogger(__name__)
+GPU_SECONDS = 300
+
+
+def on_gpu(fn):
+    """`spaces.GPU` where the `spaces` package is present (ZeroGPU hardware), else as is."""
+    return spaces.GPU(duration=GPU_SECONDS)(fn) if spaces is not None else fn
+
+
+@on_gpu
+def run_on_device(checked, root: Path, report, max_age: float) -> app_jobs.DemoResult:
+    return app_jobs.run_request(checked, root, report, max_age)
+
+
+class UpscaleTab:
+    """Callbacks of the tab, with the server's settings (models, limits, output folder)."""
+
+    def __init__(self, settings: DemoSettings) -> None:
+        self.settings = settings
+
+    def crop_of(self, info, scale, size, patch, scheme, overlap, index):
+        """The region of the patch selected in Explore, to zoom into; None (the most detailed
+        region instead) when there is no plan or the patch covers much of the frame."""
+        try:
+            plan = plan_for(info, scale, size, patch, scheme, overlap)
+        except PatchVSRError:
+            return None, ""
+        last = len(plan.patches) - 1
+        index = viz.default_patch_index(plan) if index < 0 else min(int(index), last)
+        box = normalized_box(plan.patches[index], plan.height, plan.width)
+        if (box[2] - box[0]) * (box[3] - box[1]) > 0.25:  # a zoom that shows nothing new
+            return None, ""
+        return box, f"patch {viz.describe_patch(plan, index)}"
+
+    async def upscale(
+        self, clip, frame, scale, size, patch, scheme, overlap, index,
+        model, frames, steps, strength, seed, colour, progress=gr.Progress(),  # noqa: B008
+    ):  # fmt: skip
+        """Upscale `frames` frames of the clip from `frame` on; returns the status, the chosen
+        frame as (bicubic, result), the result video, the comparison video, the file to
+        download and the zoomed crops."""
+        if not clip:
+            raise gr.Error("No clip: pick the example or upload a video or an image.")
+        try:
+            request = app_jobs.DemoRequest(
+                input=Path(clip),
+                model=model,
+                start=int(frame),
+                frames=int(frames),
+                scale=float(scale),
+                size=parse_size(size) if size and size.strip() else None,
+                steps=int(steps) or None,
+                strength=float(strength) or None,
+                seed=int(seed),
+                colour=bool(colour),
+            )
+            checked = app_jobs.check_request(request, self.settings.limits)
+        except PatchVSRError as err:
+            raise user_error(err, clip) from None
+        crop, label = self.crop_of(checked.info, scale, size, patch, scheme, overlap, index)
+        request = dataclasses.replace(request, crop=crop, crop_label=label)
+        checked = dataclasses.replace(checked, request=request)
+
+        settings = self.settings
+        job = app_jobs.BackgroundJob(
+            lambda report: run_on_device(checked, settings.output_dir, report, settings.max_age)
+        ).start()
+        try:
+            while not job.done:
+                fraction, what = job.progress
+                progress(fraction, desc=what)
+                await asyncio.sleep(0.2)
+        except asyncio.CancelledError:  # the page's Cancel, or the client went away
+            job.cancel()
+            raise
+        try:
+            result: app_jobs.DemoResult = job.result()
+        except PatchVSRError as err:
+            raise user_error(err, clip) from None
+        except Exception as err:
+            logger.exception("upscaling failed")
+            first_line = (str(err).strip().splitlines() or [""])[0]
+            raise gr.Error(f"upscaling failed: {type(err).__name__}: {first_line}") from None
+        status = "\n".join([f"**Done.** {result.summary}"] + [f"- {n}" for n in result.notes])
+        video = str(result.video) if result.is_video else None
+        compare = str(result.compare) if result.is_video else None
+        pair = (str(result.before), str(result.after))
+        return status, pair, video, compare, str(result.video), str(result.crops)
+
+    async def upscale_example(self, clip, model, scale, frames):
+        """The cached example: the default settings for the rest."""
+        return await self.upscale(
+            clip, 0, scale, "", 256, "paper", 0.25, -1, model, frames, 0, 0, 0, True
+        )
+
+
+def layout(settings: DemoSettings) -> SimpleNamespace:
+    """The tab's components (inside a `gr.Tab`)."""
+    limits = settings.limits
+    ui = SimpleNamespace()
+    with gr.Row():
+        ui.model = gr.Dropdown(
+            settings.models,
+            value=settings.default_model,
+            label="Model",
+            info="bicubic and lanczos are the classical baselines",
+            scale=2,
+        )
+        ui.frames = gr.Slider(
+            1,
+            limits.max_frames,
+            value=min(8 if settings.cuda else 4, limits.max_frames),
+            step=1,
+            label="Frames",
+            info="from the chosen frame on",
+            scale=2,
+            elem_id="frames",
+        )
+        ui.steps = gr.Slider(
+            0,
+            50,
+            value=0,
+            step=1,
+            label="Steps",
+            info="0: the model's default",
+            scale=2,
+            elem_id="steps",
+        )
+        ui.strength = gr.Slider(
+            0, 1, value=0, step=0.05, label="Strength", info="0: the model's default", scale=2
+        )
+    with gr.Row(equal_height=True):
+        ui.seed = gr.Number(0, precision=0, label="Seed", minimum=0, scale=1)
+        ui.colour = gr.Checkbox(value=True, label="Colour correction (match the input's colours)")
+        ui.run = gr.Button("Upscale", variant="primary", scale=1, elem_id="upscale")
+        ui.cancel = gr.Button("Cancel", variant="stop", scale=1, elem_id="cancel")
+    ui.status = gr.Markdown(
+        f"Upscales the chosen frames at the size set on the left. This server takes "
+        f"{limits.describe()}.",
+        elem_id="status",
+    )
+    ui.slider = gr.ImageSlider(
+        label="Chosen frame: bicubic (left) | the model (right); drag the divider",
+        type="filepath",
+        interactive=False,
+        max_height=600,
+        elem_id="slider",
+    )
+    with gr.Row(equal_height=True):
+        ui.video = gr.Video(
+            label="Upscaled video", interactive=False, scale=1, elem_id="result-video"
+        )
+        ui.compare = gr.Video(
+            label="Bicubic | result, side by side",
+            interactive=False,
+            scale=2,
+            elem_id="compare-video",
+        )
+    ui.download = gr.DownloadButton("Download the result", elem_id="download")
+    ui.crops = gr.Image(  # the figure's title says what is zoomed
+        label="Zoomed crops",
+        show_label=False,
+        format="png",
+        interactive=False,
+        height=560,
+        elem_id="crops",
+    )
+    return ui
+
+
+def wire(tab: UpscaleTab, shared: SimpleNamespace, explore: SimpleNamespace, ui, settings):
+    inputs = [
+        shared.clip,
+        shared.frame,
+        shared.scale,
+        shared.size,
+        shared.patch,
+        explore.scheme,
+        explore.overlap,
+        explore.index,
+        ui.model,
+        ui.frames,
+        ui.steps,
+        ui.strength,
+        ui.seed,
+        ui.colour,
+    ]
+    outputs = [ui.status, ui.slider, ui.video, ui.compare, ui.download, ui.crops]
+    # One job at a time: the model holds the device (app_jobs.DEVICE_LOCK backs this up while
+    # a cancelled job finishes its step).
+    run = ui.run.click(
+        tab.upscale,
+        inputs,
+        outputs,
+        api_name="upscale",
+        concurrency_limit=1,
+        concurrency_id="device",
+        show_progress_on=[ui.status, ui.slider],
+    )
+    ui.cancel.click(lambda: "Cancelled.", None, ui.status, cancels=[run], api_visibility="private")
+    if EXAMPLES and settings.default_model not in BASELINES:
+        gr.Examples(
+            [[str(EXAMPLES[0]), settings.default_model, 2, min(4, settings.limits.max_frames)]],
+            inputs=[shared.clip, ui.model, shared.scale, ui.frames],
+            outputs=outputs,
+            fn=tab.upscale_example,
+            cache_examples=True,
+            cache_mode="lazy",
+            label="Example (computed once, then shown from the cache)",
+            api_visibility="private",
+        )

@@ -1,0 +1,151 @@
+"""`python -m patchvsr upscale IN -o OUT`: upscale a video, a folder of frames or an image.
+
+    python -m patchvsr upscale IN -o OUT [--scale K | --size WxH] [--model NAME]
+        [--steps N] [--strength S] [--patch P] [--seed S] [--device auto|cpu|cuda]
+        [--batch-size B] [--no-colour-fix] [--compare CMP.mp4] [--resume]
+        [--crf 18] [--codec libx264] [--frames] [--max-output-pixels N]
+
+Keeps the input's frame rate and timestamps and copies its audio. Shows a progress bar and
+ends with a one-line summary. `--model bicubic` / `--model lanczos` are the classical
+baselines. Output, comparison and work folder are written atomically (see `patchvsr.jobs`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from patchvsr.commands.plan import DEFAULT_PATCH, DEFAULT_SCALE, output_size, parse_size
+from patchvsr.compare import MODES
+from patchvsr.errors import PatchVSRError
+from patchvsr.jobs import DEFAULT_MAX_OUTPUT_PIXELS, UpscaleJob, run_job, validate_job
+from patchvsr.upscalers import get_upscaler
+from patchvsr.video import DEFAULT_CODEC, DEFAULT_CRF, probe
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "upscale",
+        help="upscale a video, frame folder or image",
+        description=__doc__.split("\n\n")[0],
+    )
+    p.add_argument("input", metavar="IN", help="video file, folder of PNG frames, or image")
+    p.add_argument("-o", "--output", metavar="OUT", required=True, help="output video/image")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--scale", type=float, help=f"scale factor (default {DEFAULT_SCALE:g})")
+    size.add_argument("--size", metavar="WxH", help="exact output size, e.g. 3840x2160")
+    p.add_argument(
+        "--model", default="mini", help="mini | tiny | wan2.1-1.3b | DIR | bicubic | lanczos"
+    )
+    p.add_argument("--steps", type=int, help="denoising steps (model default if omitted)")
+    p.add_argument("--strength", type=float, help="how much noise to start from, 0..1")
+    p.add_argument("--patch", type=int, default=DEFAULT_PATCH, help="patch size in output pixels")
+    p.add_argument("--seed", type=int, default=0, help="random seed (window k uses seed + k)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--batch-size", type=int, help="patches per model call")
+    p.add_argument(
+        "--no-colour-fix",
+        dest="colour",
+        action="store_false",
+        help="keep the model's colours instead of matching the input's",
+    )
+    p.add_argument("--window", type=int, help="frames per temporal window (default: the model's)")
+    p.add_argument("--compare", metavar="CMP.mp4", help="also write a bicubic-vs-result video")
+    p.add_argument(
+        "--compare-mode",
+        default="auto",
+        choices=MODES,
+        help="side by side, or a sweeping split (auto: side unless too wide)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep finished windows of an interrupted run of the same job",
+    )
+    p.add_argument(
+        "--crf",
+        type=int,
+        default=DEFAULT_CRF,
+        help=f"encoder quality, lower is better (default {DEFAULT_CRF})",
+    )
+    p.add_argument("--codec", default=DEFAULT_CODEC, help=f"video codec (default {DEFAULT_CODEC})")
+    p.add_argument(
+        "--frames",
+        action="store_true",
+        help="write OUT as a folder of numbered PNG frames instead of a video",
+    )
+    p.add_argument("--fps", type=float, help="frame rate for frame-folder/image input (default 25)")
+    p.add_argument(
+        "--max-output-pixels",
+        type=int,
+        default=DEFAULT_MAX_OUTPUT_PIXELS,
+        help="refuse outputs with more pixels per frame "
+        f"(default {DEFAULT_MAX_OUTPUT_PIXELS:,} = 7680x4320)",
+    )
+    p.add_argument(
+        "--max-output-mb",
+        type=float,
+        help="abort (leaving no file) if the output grows beyond this many MB",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    if args.crf is not None and not 0 <= args.crf <= 51:
+        raise PatchVSRError(f"--crf must be in 0..51, got {args.crf}")
+    if args.max_output_pixels <= 0:
+        raise PatchVSRError("--max-output-pixels must be positive")
+    if args.max_output_mb is not None and args.max_output_mb <= 0:
+        raise PatchVSRError("--max-output-mb must be positive")
+    if args.window is not None and args.window <= 0:
+        raise PatchVSRError("--window must be positive")
+    if args.fps is not None and not 0 < args.fps <= 1000:
+        raise PatchVSRError(f"--fps must be in (0, 1000], got {args.fps}")
+
+
+def run(args: argparse.Namespace) -> int:
+    _check_numbers(args)
+    info = probe(args.input, fps=args.fps)
+    size = parse_size(args.size) if args.size else None
+    out_h, out_w = output_size((info.height, info.width), args.scale, size)
+    job = UpscaleJob(
+        input=args.input,
+        output=args.output,
+        out_size=(out_w, out_h),
+        seed=args.seed,
+        codec=args.codec,
+        crf=args.crf,
+        as_frames=args.frames,
+        resume=args.resume,
+        compare=args.compare,
+        compare_mode=args.compare_mode,
+        max_output_pixels=args.max_output_pixels,
+        max_output_bytes=int(args.max_output_mb * 1e6) if args.max_output_mb else None,
+        window=args.window,
+        fps=args.fps,
+        options={
+            "steps": args.steps,
+            "strength": args.strength,
+            "patch_size": args.patch,
+            "colour": args.colour,
+        },
+        quiet=args.quiet,
+    )
+    validate_job(job)  # before loading a model, which can take a while
+    upscaler = get_upscaler(
+        args.model,
+        steps=args.steps,
+        strength=args.strength,
+        patch_size=args.patch,
+        device=args.device,
+        colour=args.colour,
+        batch_size=args.batch_size,
+    )
+    result = run_job(job, upscaler)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(result.summary())
+    if result.compare is not None:
+        print(f"comparison: {result.compare}")
+    return 0

@@ -1,0 +1,233 @@
+"""The Upscale tab through its API, on a real server: results, bad input, cancelling, and the
+real default model where it is installed.
+
+Jobs run the `tiny` model (`PATCHVSR_DEMO_MODEL=tiny`: random weights, every code path of the
+real model) on a small real clip, the example scaled down to 96x54, so each takes seconds.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from demo.page import build, launch_options
+from patchvsr import viz
+from patchvsr.app_config import DemoSettings, mini_installed
+from patchvsr.video import VideoWriter, probe, read_frames
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIP = ROOT / "assets" / "examples" / "dove_002.mp4"  # 318x180, 32 frames, 16 fps
+ENV = {
+    "PATCHVSR_DEMO_MODEL": "tiny",
+    "PATCHVSR_MAX_SECONDS": "5",
+    "PATCHVSR_MAX_INPUT": "640x480",
+    "PATCHVSR_MAX_OUTPUT": "1280x720",
+    "PATCHVSR_MAX_FRAMES": "8",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def serve(settings: DemoSettings):
+    demo = build(settings)
+    port = free_port()
+    demo.launch(
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        **launch_options(settings),
+    )
+    return demo, f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("outputs")
+
+
+@pytest.fixture(scope="module")
+def server(outputs):
+    demo, url = serve(DemoSettings.from_env({**ENV, "PATCHVSR_OUTPUT_DIR": str(outputs)}))
+    try:
+        yield url
+    finally:
+        demo.close()
+
+
+@pytest.fixture
+def client(server):
+    return Client(server, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def small_clip(tmp_path_factory) -> Path:
+    """The example clip's first 8 frames at 96x54, 16 fps."""
+    path = tmp_path_factory.mktemp("clips") / "small.mp4"
+    with VideoWriter(path, 96, 54, rate=16) as writer:
+        for frame in read_frames(CLIP, 0, 8):
+            writer.write(viz.resize_rgb(frame, (54, 96)))
+    return path
+
+
+def upscale(
+    client,
+    clip,
+    *,
+    frame=0,
+    scale=2,
+    size="",
+    model="tiny",
+    frames=3,
+    steps=2,
+    strength=0,
+    seed=0,
+    submit=False,
+):
+    args = (
+        handle_file(str(clip)),
+        frame,
+        scale,
+        size,
+        64,  # patch size and scheme of the Explore tab: the zoomed crop is one of its patches
+        "paper",
+        0.25,
+        1,
+        model,
+        frames,
+        steps,
+        strength,
+        seed,
+        True,
+    )
+    if submit:
+        return client.submit(*args, api_name="/upscale")
+    return client.predict(*args, api_name="/upscale")
+
+
+def job_folders(outputs: Path) -> list[Path]:
+    return sorted(outputs.glob("job-*"))
+
+
+def test_upscale_returns_the_frame_pair_the_videos_and_the_crops(client, small_clip):
+    status, pair, video, compare, download, crops = upscale(client, small_clip, frame=2)
+    assert status.startswith("**Done.** tiny: frames 2-4 of small.mp4, 96x54 -> 192x108")
+    before, after = (np.asarray(Image.open(p).convert("RGB")) for p in pair)
+    assert before.shape == after.shape == (108, 192, 3)
+    assert not np.array_equal(before, after)  # the model's frame, not the bicubic one
+    result = probe(video)
+    assert (result.width, result.height, result.num_frames) == (192, 108, 3)
+    assert result.fps == pytest.approx(16)
+    side = probe(compare)
+    assert (side.width, side.height, side.num_frames) == (384, 108, 3)
+    assert Path(download).read_bytes() == Path(video).read_bytes()
+    figure = Image.open(crops)
+    assert figure.format == "PNG" and figure.size[0] > 500
+    # The bicubic frame is frame 2 of the clip, upscaled.
+    expected = viz.resize_rgb(read_frames(small_clip, 2, 1)[0], (108, 192))
+    assert np.abs(before.astype(int) - expected.astype(int)).mean() < 2
+
+
+def test_an_image_upscales_to_png_results(client, tmp_path):
+    image = tmp_path / "still.png"
+    Image.fromarray(read_frames(CLIP, 5, 1)[0]).save(image)
+    status, pair, video, compare, download, crops = upscale(
+        client, image, scale=1.5, model="lanczos", frames=1
+    )
+    assert "lanczos: frame 0 of still.png, 318x180 -> 477x270" in status
+    assert video is None and compare is None  # no video players for a still image
+    assert Image.open(download).size == (477, 270)
+    assert all(Image.open(p).size == (477, 270) for p in pair)
+
+
+@pytest.mark.parametrize(
+    "case, kwargs, message",
+    [
+        ("impossible size", {"size": "0x100"}, "must be positive"),
+        ("unreadable size", {"size": "big"}, "WIDTHxHEIGHT"),
+        ("too large an output", {"size": "3840x2160"}, r"3840x2160 is too large.*1280x720"),
+        ("too large a scale", {"scale": 8, "frames": 1}, None),
+        ("a frame past the end", {"frame": 40}, "frame 40 is not in small.mp4"),
+    ],
+)
+def test_impossible_requests_get_a_readable_message(client, small_clip, case, kwargs, message):
+    if message is None:  # 96x54 x8 = 768x432 is allowed: no error
+        status, *_ = upscale(client, small_clip, **{"model": "bicubic", **kwargs})
+        assert "768x432" in status
+        return
+    with pytest.raises(AppError, match=message):
+        upscale(client, small_clip, **kwargs)
+
+
+def test_bad_uploads_get_a_readable_message_and_the_server_goes_on(client, small_clip, tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("not a video")
+    with pytest.raises(AppError, match="Please upload a file that is one of these formats"):
+        upscale(client, text)  # refused by its extension
+    fake = tmp_path / "fake.mp4"
+    fake.write_text("not a video either")
+    with pytest.raises(AppError, match="cannot read fake.mp4") as err:
+        upscale(client, fake)  # refused by its content
+    assert "/tmp" not in str(err.value)  # the server's upload path is not shown
+    long_clip = tmp_path / "long.mp4"
+    with VideoWriter(long_clip, 32, 32, rate=8) as writer:
+        for i in range(48):
+            writer.write(np.full((32, 32, 3), 5 * i, np.uint8))
+    with pytest.raises(AppError, match=r"long.mp4 is 6.0 s long.*PATCHVSR_MAX_SECONDS"):
+        upscale(client, long_clip)
+    large = tmp_path / "large.png"
+    Image.new("RGB", (800, 600)).save(large)
+    with pytest.raises(AppError, match=r"large.png is 800x600.*PATCHVSR_MAX_INPUT"):
+        upscale(client, large, frames=1)
+    status, *_ = upscale(client, small_clip, model="bicubic")
+    assert status.startswith("**Done.**")
+
+
+def test_cancelling_stops_the_job_and_frees_the_server(client, small_clip, outputs):
+    before = job_folders(outputs)
+    job = upscale(client, small_clip, frames=8, steps=40, submit=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        progress = job.status().progress_data or []
+        if any("step" in (unit.desc or "") for unit in progress):
+            break
+        assert not job.done(), "the job ended before it could be cancelled"
+        time.sleep(0.2)
+    else:
+        pytest.fail("the job reported no denoising step within 120 s")
+    job.cancel()
+    deadline = time.monotonic() + 60
+    while job_folders(outputs) != before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert job_folders(outputs) == before  # the cancelled job's folder is gone
+    status, *_ = upscale(client, small_clip, frames=1, steps=1)  # the next job runs
+    assert status.startswith("**Done.**")
+
+
+@pytest.mark.skipif(not mini_installed(), reason="the mini model is not installed")
+def test_the_default_model_upscales_the_example(tmp_path):
+    settings = DemoSettings.from_env({"PATCHVSR_OUTPUT_DIR": str(tmp_path)})
+    assert settings.default_model == "mini"
+    demo, url = serve(settings)
+    try:
+        client = Client(url, verbose=False)
+        status, pair, video, compare, download, crops = upscale(
+            client, CLIP, model="mini", scale=2, frames=2, steps=0
+        )
+        assert status.startswith("**Done.** mini: frames 0-1 of dove_002.mp4")
+        result = probe(video)
+        assert (result.width, result.height, result.num_frames) == (636, 360, 2)
+        assert probe(compare).width == 1272
+    finally:
+        demo.close()

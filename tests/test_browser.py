@@ -1,0 +1,130 @@
+"""The demo page in a real browser (Debian's Chromium through Playwright): it loads, a click on
+the grid selects a patch, an uploaded clip is upscaled to the end, and the image slider and
+the videos appear. Screenshots are saved in tests/artifacts/ for a person to look at."""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+
+import pytest
+
+from demo.page import build, launch_options
+from patchvsr import viz
+from patchvsr.app_config import DemoSettings
+from patchvsr.video import VideoWriter, read_frames
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIP = ROOT / "assets" / "examples" / "dove_002.mp4"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+ENV = {"PATCHVSR_DEMO_MODEL": "tiny", "PATCHVSR_MAX_FRAMES": "8"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    settings = DemoSettings.from_env(
+        {**ENV, "PATCHVSR_OUTPUT_DIR": str(tmp_path_factory.mktemp("outputs"))}
+    )
+    demo = build(settings)
+    port = free_port()
+    demo.launch(
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        **launch_options(settings),
+    )
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    if not CHROMIUM.exists():
+        pytest.skip(f"no browser: {CHROMIUM} is absent (.ci/run installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(90_000)
+        page.goto(server)
+        yield page
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def small_clip(tmp_path_factory) -> Path:
+    """The example clip's first 4 frames at 96x54: an upscale of it takes seconds."""
+    path = tmp_path_factory.mktemp("clips") / "small.mp4"
+    with VideoWriter(path, 96, 54, rate=16) as writer:
+        for frame in read_frames(CLIP, 0, 4):
+            writer.write(viz.resize_rgb(frame, (54, 96)))
+    return path
+
+
+def plan_text(page) -> str:
+    return page.locator("#plan").inner_text()
+
+
+def test_the_page_loads_and_a_click_on_the_grid_selects_a_patch(page):
+    from playwright.sync_api import expect
+
+    expect(page).to_have_title("PatchVSR")
+    page.wait_for_selector("#grid img")
+    expect(page.locator("#plan")).to_contain_text("selected")
+    expect(page.locator("#plan")).to_contain_text("#19 aux: seam crossing")  # the default
+    # Click a quarter of the way into the picture, a third of the way down: inside the frame,
+    # away from the centre patch.
+    image = page.locator("#grid img")
+    box = image.bounding_box()
+    image.click(position={"x": box["width"] * 0.25, "y": box["height"] * 0.33})
+    expect(page.locator("#plan")).not_to_contain_text("#19 aux", timeout=60_000)
+    selected = re.search(r"selected\s+#(\d+)", plan_text(page))
+    assert selected is not None
+    index = page.locator("#patch-index input[type=number]")
+    expect(index).to_have_value(selected.group(1))
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser_explore.png"), full_page=True)
+
+
+def test_an_upscale_runs_to_the_end_and_shows_the_slider_and_the_videos(page, small_clip):
+    from playwright.sync_api import expect
+
+    page.locator("#clip button[aria-label=Clear]").click()
+    page.locator("#clip input[type=file]").set_input_files(str(small_clip))
+    expect(page.locator("#clip-info")).to_contain_text("small.mp4: 96x54, 4 frames")
+    page.get_by_role("tab", name="Upscale").click()
+    for name, value in (("frames", "2"), ("steps", "3")):
+        field = page.locator(f"#{name} input[type=number]")
+        field.fill(value)
+        field.press("Enter")
+    page.locator("#upscale").click()
+    # The progress bar follows the pipeline's own reports.
+    expect(page.locator("#slider")).to_contain_text(
+        re.compile(r"tiny: (starting|step \d+/3)"), timeout=90_000
+    )
+    expect(page.locator("#status")).to_contain_text("Done.", timeout=180_000)
+    expect(page.locator("#status")).to_contain_text(
+        "tiny: frames 0-1 of small.mp4, 96x54 -> 384x216"
+    )
+    expect(page.locator("#slider img")).to_have_count(2)
+    for video in ("#result-video video", "#compare-video video"):
+        expect(page.locator(video)).to_have_attribute("src", re.compile(r"\.mp4"))
+    expect(page.locator("#crops img")).to_be_visible()
+    expect(page.locator("#download")).to_be_enabled()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser_upscale.png"), full_page=True)

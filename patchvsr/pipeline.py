@@ -80,6 +80,8 @@ def resolve_size(
 
 class PatchVSRPipeline(DiffusionPipeline):
     model_cpu_offload_seq = "adapter->transformer->vae"
+    # Without this diffusers leaves a component that defaults to None out of `.to()`.
+    _optional_components = ["adapter"]
 
     def __init__(
         self,

@@ -162,3 +162,9 @@ def test_paper_weights_leave_fewer_seams_than_naive_tiling(pipe):
         scores[scheme] = seam_score(fused[0].permute(1, 2, 3, 0).numpy(), *seams)
     assert scores["tiles"] > 1.15  # naive tiling: visible seams
     assert scores["paper"] < 1.08  # joint modulation: close to no seams at all
+
+
+def test_moving_the_pipeline_moves_the_adapter():
+    pipe = build_tiny().to(torch.float64)
+    assert next(pipe.adapter.parameters()).dtype == torch.float64
+    assert pipe.transformer.dtype == torch.float64

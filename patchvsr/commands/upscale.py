@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from patchvsr.commands.plan import DEFAULT_PATCH, DEFAULT_SCALE, output_size, parse_size
+from patchvsr.commands.plan import DEFAULT_SCALE, output_size, parse_size
 from patchvsr.compare import MODES
 from patchvsr.errors import PatchVSRError
 from patchvsr.jobs import DEFAULT_MAX_OUTPUT_PIXELS, UpscaleJob, run_job, validate_job
@@ -39,7 +39,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--steps", type=int, help="denoising steps (model default if omitted)")
     p.add_argument("--strength", type=float, help="how much noise to start from, 0..1")
-    p.add_argument("--patch", type=int, default=DEFAULT_PATCH, help="patch size in output pixels")
+    p.add_argument(
+        "--patch",
+        type=int,
+        default=None,
+        help="patch size in output pixels (default: the model's own base size, 512 for wan2.1-1.3b)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (window k uses seed + k)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--batch-size", type=int, help="patches per model call")

@@ -36,7 +36,7 @@ from patchvsr import viz
 from patchvsr.app_config import Limits
 from patchvsr.commands.plan import output_size
 from patchvsr.errors import PatchVSRError
-from patchvsr.jobs import UpscaleJob, run_job
+from patchvsr.jobs import JobStopped, UpscaleJob, run_job
 from patchvsr.temporal import plan_windows
 from patchvsr.upscalers import BASELINES, Upscaler, bicubic_resize, get_upscaler
 from patchvsr.video import (
@@ -248,12 +248,24 @@ def run_request(
     """Run a checked request in a new job folder under `root`; see the module docstring.
     The folder is removed if the job fails or is cancelled."""
     remove_old_jobs(root, max_age)
-    folder = new_job_folder(root)
+    try:
+        folder = new_job_folder(root)
+    except OSError as err:
+        raise _cannot_write(err) from None
     try:
         return _run(checked, folder, report)
+    except (JobStopped, OSError) as err:  # a full disk, a read-only folder
+        shutil.rmtree(folder, ignore_errors=True)
+        raise _cannot_write(err) from None
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
+
+
+def _cannot_write(err: OSError | JobStopped) -> PatchVSRError:
+    # Nobody resumes a web job: say what went wrong, without the server's paths.
+    reason = err.reason if isinstance(err, JobStopped) else err.strerror or type(err).__name__
+    return PatchVSRError(f"the server could not write the result ({reason}); try again later")
 
 
 def _run(checked: CheckedRequest, folder: Path, report: Report) -> DemoResult:

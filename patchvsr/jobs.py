@@ -112,6 +112,20 @@ class UpscaleJob:
         self.compare = Path(self.compare) if self.compare is not None else None
 
 
+class JobStopped(PatchVSRError):
+    """The job could not go on for a reason outside it (a full disk, a read-only folder);
+    its finished windows are kept in `work` for `--resume`. `reason` is the system's
+    ("No space left on device"), `filename` what was being written, when known."""
+
+    def __init__(self, reason: str, work: Path, filename: str | None = None) -> None:
+        where = f" (writing {filename})" if filename else ""
+        super().__init__(
+            f"the job stopped: {reason}{where}; its finished windows are kept in {work}: "
+            "make room (or make the folder writable) and run again with --resume"
+        )
+        self.reason, self.work, self.filename = reason, work, filename
+
+
 @dataclass
 class JobResult:
     output: Path
@@ -368,6 +382,10 @@ def run_job(job: UpscaleJob, upscaler: Upscaler) -> JobResult:
     except PatchVSRError:
         work.remove()  # bad input or a refused request: nothing worth resuming
         raise
+    except OSError as err:
+        # A full disk, a folder turned read-only, a drive gone: each finished window was
+        # written atomically and is intact, so it is kept for --resume.
+        raise JobStopped(err.strerror or str(err), work.path, err.filename) from err
     except BaseException:
         if not job.quiet:
             print(
@@ -451,7 +469,7 @@ def _assemble(
         tmp_dir=work.path,
     )
     sinks = [sink]
-    baseline = None
+    baseline, baseline_reader = None, None
     try:
         if job.compare is not None:
             sinks.append(
@@ -467,7 +485,8 @@ def _assemble(
                     tmp_dir=work.path,
                 )
             )
-            baseline = VideoReader(job.input, info=info).frames()
+            baseline_reader = VideoReader(job.input, info=info)
+            baseline = baseline_reader.frames()
         open_windows: dict[int, tuple[np.ndarray, list[int]]] = {}
         with _bar(job.quiet, total=info.num_frames, unit="frame", desc="encode") as bar:
             for f in range(info.num_frames):
@@ -488,6 +507,9 @@ def _assemble(
         for s in sinks:
             s.abort()
         raise
+    finally:
+        if baseline_reader is not None:
+            baseline_reader.close()
     # The comparison first: if the main output then fails, the comparison goes too, so a
     # failed job leaves neither.
     closed: list[Path] = []
@@ -526,6 +548,7 @@ def _blend(
 __all__ = [
     "DEFAULT_MAX_OUTPUT_PIXELS",
     "JobResult",
+    "JobStopped",
     "UpscaleJob",
     "WorkFolder",
     "parse_size",

@@ -21,8 +21,11 @@ renamed at the end, so a crash never leaves a truncated file at the output path.
 
 from __future__ import annotations
 
+import ctypes
 import io
 import os
+import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -82,6 +85,8 @@ def _fail(path: str | Path, why: str) -> PatchVSRError:
 
 
 def _one_line(err: BaseException) -> str:
+    if isinstance(err, av.FFmpegError) and err.strerror:
+        return err.strerror  # without the error number and the path the message already names
     text = str(err).strip().splitlines()
     return text[0] if text else type(err).__name__
 
@@ -120,6 +125,8 @@ def probe(
     """
     path = Path(path)
     if not path.exists():
+        if path.is_symlink():
+            raise _fail(path, "a symbolic link that leads nowhere (broken, or a loop)")
         raise _fail(path, "no such file or folder")
     if not os.access(path, os.R_OK):
         raise _fail(path, "permission denied")
@@ -580,6 +587,11 @@ class _AudioCopier:
             self._write(packet)
         if self.done and not self.copy and not self.flushed:
             self.flushed = True
+            for frame in self.src.decode(None):  # samples the decoder still holds
+                frame.pts = None
+                for resampled in self.resampler.resample(frame):
+                    for out in self.dst.encode(resampled):
+                        self.output.mux(out)
             for resampled in self.resampler.resample(None):
                 for out in self.dst.encode(resampled):
                     self.output.mux(out)
@@ -599,6 +611,43 @@ class _AudioCopier:
 
     def close(self) -> None:
         self.input.close()
+
+
+# --- repeatable encoding -----------------------------------------------------------------------
+#
+# x264 (as built into PyAV) reads heap bytes it never initialised on some code paths, and those
+# bytes steer its decisions: identical frames then encode to different files now and then
+# (measured: 6 in 800 encodes of one 64x48 clip; never once the heap is filled as below). A
+# resumed job must give the same bytes as an uninterrupted one, so while a writer is open we ask
+# glibc to fill every fresh allocation with a fixed byte (mallopt M_PERTURB), which makes such
+# reads repeatable. It costs a memset per small allocation; elsewhere than glibc it is a no-op.
+
+_M_PERTURB = -6
+_PERTURB_BYTE = 0x5A
+_heap_lock = threading.Lock()
+_heap_users = 0
+
+
+def _glibc():
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return libc if hasattr(libc, "mallopt") else None
+    except OSError:
+        return None
+
+
+_LIBC = _glibc() if sys.platform.startswith("linux") else None
+
+
+def _repeatable_heap(on: bool) -> None:
+    """Reference-counted switch of glibc's allocation perturbation (see above)."""
+    global _heap_users
+    if _LIBC is None:
+        return
+    with _heap_lock:
+        _heap_users += 1 if on else -1
+        if (on and _heap_users == 1) or (not on and _heap_users == 0):
+            _LIBC.mallopt(_M_PERTURB, _PERTURB_BYTE if on else 0)
 
 
 class VideoWriter:
@@ -655,9 +704,12 @@ class VideoWriter:
             raise PatchVSRError(f"unknown video codec {codec!r} ({_one_line(err)})") from None
         if encoder.type != "video":
             raise PatchVSRError(f"{codec!r} is not a video codec")
+        _repeatable_heap(True)
+        self._heap_held = True
         try:
             self.container = av.open(str(self.video_tmp), mode="w")
         except (av.FFmpegError, OSError, ValueError) as err:
+            self._release_heap()
             raise PatchVSRError(f"cannot write {self.path}: {_one_line(err)}") from None
         try:
             self._setup(encoder, crf, options or {})
@@ -711,7 +763,9 @@ class VideoWriter:
         if pts is None:
             pts = round(self.frames_written / self.rate / self.time_base)
         if self._last_pts is not None and pts <= self._last_pts:
-            pts = self._last_pts + 1  # encoders need strictly increasing timestamps
+            # Encoders need strictly increasing timestamps. Frames that share one (a broken
+            # muxer, a frame rate of 0) are spaced one nominal frame apart, not one tick.
+            pts = self._last_pts + max(1, round(1 / (self.rate * self.time_base)))
         self._last_pts = pts
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         if self.pix_fmt.startswith("yuv"):
@@ -747,8 +801,14 @@ class VideoWriter:
         except BaseException:
             self.abort()
             raise
+        self._release_heap()
         os.replace(self.tmp, self.path)
         return self.path
+
+    def _release_heap(self) -> None:
+        if getattr(self, "_heap_held", False):
+            self._heap_held = False
+            _repeatable_heap(False)
 
     def _add_audio(self) -> None:
         """Remux the encoded video with the source's audio into `tmp`, interleaved by time."""
@@ -776,6 +836,7 @@ class VideoWriter:
                 self.container.close()
         except Exception:  # noqa: BLE001 - already failing; the temporary files go anyway
             pass
+        self._release_heap()
         self.video_tmp.unlink(missing_ok=True)
         self.tmp.unlink(missing_ok=True)
 

@@ -292,3 +292,26 @@ def test_real_clip_killed_halfway_resumes_to_the_same_file(onepiece_x2, tmp_path
     assert "resumed" in resumed.stdout.decode()
     assert out.read_bytes() == reference.read_bytes()
     assert not work_dir_for(out).exists()
+
+
+@pytest.mark.parametrize("case", ["truncated", "audio_only", "same_as_input"])
+def test_real_clip_bad_input_is_refused(case, shared_data, tmp_path, capsys):
+    src = shared_data / "realesrgan_onepiece" / "onepiece_demo.mp4"
+    out = tmp_path / "out.mp4"
+    if case == "truncated":
+        bad = tmp_path / "cut.mp4"
+        bad.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
+    elif case == "audio_only":
+        bad = tmp_path / "sound.mp4"  # the clip's own AAC track, remuxed alone
+        with av.open(str(src)) as inp, av.open(str(bad), "w") as dst:
+            stream = dst.add_stream_from_template(inp.streams.audio[0])
+            for packet in inp.demux(inp.streams.audio[0]):
+                if packet.dts is not None:
+                    packet.stream = stream
+                    dst.mux(packet)
+    else:
+        bad = out = src
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert _upscale(bad, "-o", out, "--scale", "2") == 2
+    assert _only_line(capsys.readouterr().err).startswith("error: ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

@@ -355,7 +355,10 @@ class PatchVSRPipeline(DiffusionPipeline):
                 z_lr.device, dtype
             )
             cond = self.augment_condition(z_lr, cond_noise)
-        self.scheduler.set_timesteps(num_inference_steps, device=z_lr.device)
+        # N evenly spaced noise levels from 1 down to 1/N, then 0 (as the Wan and Flux pipelines
+        # do): the scheduler's default ends at 1/1000, wasting the last step on no noise.
+        sigmas = np.linspace(1.0, 1.0 / num_inference_steps, num_inference_steps)
+        self.scheduler.set_timesteps(sigmas=sigmas, device=z_lr.device)
         timesteps = self.scheduler.timesteps
         first = num_inference_steps - max(1, round(num_inference_steps * strength))
         timesteps = timesteps[first:]

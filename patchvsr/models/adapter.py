@@ -40,7 +40,13 @@ class PatchVSRAdapter(ModelMixin, ConfigMixin):
     """Adapter weights for one base transformer configuration.
 
     `dim`, `num_heads`, `ffn_dim`, `num_base_layers` and `patch_size` must match the base
-    (checked by `check_compatible`); the rest sizes the adapter itself."""
+    (checked by `check_compatible`); the rest sizes the adapter itself.
+
+    `prediction_type`: what the network's output means. "velocity" (Wan's own, v = e - x0) or
+    "sample" (x0 itself; `PatchVSRTransformer` turns it into the velocity (x_s - x0) / s, so
+    samplers see a velocity either way). A small model trained from scratch needs "sample":
+    its tokens (dim numbers) are narrower than the values they cover, so it cannot copy the
+    noise through to its output, which predicting a velocity at high noise requires."""
 
     _supports_gradient_checkpointing = True
 
@@ -58,9 +64,12 @@ class PatchVSRAdapter(ModelMixin, ConfigMixin):
         location_freqs: int = 8,
         cond_noise_timestep: float = 250.0,
         predict_residual: bool = False,
+        prediction_type: str = "velocity",
         eps: float = 1e-6,
     ) -> None:
         super().__init__()
+        if prediction_type not in ("velocity", "sample"):
+            raise ValueError(f"prediction_type must be velocity or sample, got {prediction_type!r}")
         patch_size = tuple(patch_size)
 
         # Patch branch.

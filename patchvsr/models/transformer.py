@@ -110,4 +110,9 @@ class PatchVSRTransformer(nn.Module):
         tokens = tokens.reshape(
             batch, frames // p_t, height // p_h, width // p_w, p_t, p_h, p_w, -1
         )
-        return tokens.permute(0, 7, 1, 4, 2, 5, 3, 6).flatten(6, 7).flatten(4, 5).flatten(2, 3)
+        out = tokens.permute(0, 7, 1, 4, 2, 5, 3, 6).flatten(6, 7).flatten(4, 5).flatten(2, 3)
+        if adapter is not None and adapter.config.get("prediction_type", "velocity") == "sample":
+            # The network predicts x0; callers get the velocity (x_s - x0) / s, s = t / 1000.
+            sigma = (timestep.float() / 1000.0).clamp(min=1e-3).view(-1, 1, 1, 1, 1)
+            out = ((latents.float() - out.float()) / sigma).to(out.dtype)
+        return out

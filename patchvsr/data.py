@@ -1,0 +1,303 @@
+"""Training clips and batches, drawn from the media of `patchvsr.media`.
+
+Images are stills; they become short clips with a random camera pan and zoom. Videos give runs
+of consecutive frames (stride 1 or 2) seen through a random zoomed window.
+
+A batch is a pure function of (seed, step): `make_batch(sources, settings, seed, step)` draws
+everything from `numpy.random.default_rng([seed, step])`. Resuming at step n therefore sees the
+very batches an uninterrupted run would have seen, and DataLoader workers need no shared state.
+
+What the batch holds is what inference starts from: the LR clip of a whole "scene" (the frame
+the patch lies in), the HR scene it came from, the patch box on the token lattice and the scale.
+The model inputs (condition latent, global view with ROI, location encoding) are built from it
+by the pipeline's own methods (`patchvsr.train_step`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from PIL import Image
+
+from patchvsr.degrade import degrade, from_uint8, pick
+from patchvsr.media import Source
+
+# -- clips --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """How training clips and batches are drawn (the `[data]` section of a config)."""
+
+    frames: int = 8
+    scenes: tuple[tuple[int, int], ...] = ((256, 256),)  # HR scene (height, width) choices
+    patch: int = 128  # output patch size, pixels
+    align: int = 16  # boxes lie on this lattice (the model's pixels per token)
+    scales: tuple[int, ...] = (4,)
+    degradations: dict[str, float] = field(default_factory=lambda: {"bilinear": 1.0})
+    video_fraction: float = 0.5  # chance that a clip comes from a video (when there are both)
+    zoom: tuple[float, float] = (1.0, 2.0)  # source pixels per scene pixel
+    # Clips taken at zoom 1 on whole pixels: plain crops, the sharpest ground truth (and the
+    # cheapest to make: resampling dominates the cost of a batch).
+    native_fraction: float = 0.5
+    max_pan: float = 3.0  # scene pixels per frame, for stills
+    batch_size: int = 8
+    # Patches cut from each scene: making the scene (resampling, degrading) costs far more
+    # than cutting a patch, so several patches per scene keep a GPU fed.
+    patches_per_scene: int = 1
+
+
+def _window_box(cy, cx, z, scene_hw) -> tuple[float, float, float, float]:
+    h, w = scene_hw
+    return (cx - w * z / 2, cy - h * z / 2, cx + w * z / 2, cy + h * z / 2)  # PIL: l, t, r, b
+
+
+def _render(frame: np.ndarray, box, scene_hw) -> np.ndarray:
+    """The source region `box` (left, top, right, bottom; fractional) resized to the scene."""
+    h, w = scene_hw
+    src_h, src_w = frame.shape[:2]
+    left, top, right, bottom = box
+    if _is_native(box, scene_hw) and 0 <= left and right <= src_w and 0 <= top and bottom <= src_h:
+        return frame[int(top) : int(bottom), int(left) : int(right)]  # a plain crop
+    # Rounding can push a window that exactly fits a hair outside the image: shift it back.
+    bw, bh = min(right - left, src_w), min(bottom - top, src_h)
+    left = min(max(left, 0.0), src_w - bw)
+    top = min(max(top, 0.0), src_h - bh)
+    image = Image.fromarray(frame)
+    return np.asarray(
+        image.resize((w, h), Image.Resampling.BICUBIC, box=(left, top, left + bw, top + bh))
+    )
+
+
+def _is_native(box, scene_hw) -> bool:
+    left, top, right, bottom = box
+    whole = all(float(v).is_integer() for v in box)
+    return whole and right - left == scene_hw[1] and bottom - top == scene_hw[0]
+
+
+def _native_box(cy: float, cx: float, scene_hw) -> tuple[float, float, float, float]:
+    """The window at zoom 1 centred near (cy, cx), on whole pixels: a crop, no resampling."""
+    top, left = round(cy - scene_hw[0] / 2), round(cx - scene_hw[1] / 2)
+    return (float(left), float(top), float(left + scene_hw[1]), float(top + scene_hw[0]))
+
+
+def _zoom_range(src_hw, scene_hw, zoom) -> tuple[float, float]:
+    """Zooms (source px per scene px) whose window fits in the source. Sources smaller than
+    the scene are upscaled (the only case below 1)."""
+    fit = min(src_hw[0] / scene_hw[0], src_hw[1] / scene_hw[1])
+    hi = min(zoom[1], fit)
+    return min(zoom[0], hi), hi
+
+
+def still_clip(
+    image: np.ndarray, frames: int, scene_hw, rng: np.random.Generator, s: DataSettings
+) -> np.ndarray:
+    """A clip (frames, H, W, 3) from one image: a window that pans and zooms linearly."""
+    src_h, src_w = image.shape[:2]
+    lo, hi = _zoom_range((src_h, src_w), scene_hw, s.zoom)
+    native = lo <= 1.0 <= hi and rng.random() < s.native_fraction
+    z0 = 1.0 if native else rng.uniform(lo, hi)
+    z1 = 1.0 if native else float(np.clip(z0 * np.exp(rng.uniform(-0.15, 0.15)), lo, hi))
+    speed = rng.uniform(0, s.max_pan) * max(z0, z1)  # source pixels per frame
+    angle = rng.uniform(0, 2 * np.pi)
+    travel = speed * (frames - 1)
+    dy, dx = travel * np.sin(angle), travel * np.cos(angle)
+
+    def centre_range(z, extent, size):
+        half = size * z / 2
+        return half, extent - half
+
+    # Start and end centres that keep both windows inside the image.
+    (ylo0, yhi0), (xlo0, xhi0) = (
+        centre_range(z0, src_h, scene_hw[0]),
+        centre_range(z0, src_w, scene_hw[1]),
+    )
+    (ylo1, yhi1), (xlo1, xhi1) = (
+        centre_range(z1, src_h, scene_hw[0]),
+        centre_range(z1, src_w, scene_hw[1]),
+    )
+    ylo, yhi = max(ylo0, ylo1 - dy), min(yhi0, yhi1 - dy)
+    xlo, xhi = max(xlo0, xlo1 - dx), min(xhi0, xhi1 - dx)
+    if ylo > yhi or xlo > xhi:  # the pan does not fit: stand still
+        dy = dx = 0.0
+        ylo, yhi, xlo, xhi = ylo0, max(ylo0, yhi0), xlo0, max(xlo0, xhi0)
+    cy, cx = rng.uniform(ylo, yhi), rng.uniform(xlo, xhi)
+    out = []
+    for i in range(frames):
+        a = i / max(1, frames - 1)
+        z = z0 + (z1 - z0) * a
+        y, x = cy + dy * a, cx + dx * a
+        box = _native_box(y, x, scene_hw) if native else _window_box(y, x, z, scene_hw)
+        out.append(_render(image, box, scene_hw))
+    return np.stack(out)
+
+
+def video_clip(
+    video: np.ndarray, frames: int, scene_hw, rng: np.random.Generator, s: DataSettings
+) -> np.ndarray:
+    """A clip of consecutive frames (stride 1 or 2) through one fixed zoomed window."""
+    n, src_h, src_w = video.shape[:3]
+    stride = 2 if n >= 2 * frames and rng.random() < 0.5 else 1
+    span = (frames - 1) * stride + 1
+    start = int(rng.integers(0, max(1, n - span + 1)))
+    # Short videos play forward then backward (a ping-pong loop) to fill the clip.
+    cycle = np.concatenate([np.arange(n), np.arange(n - 2, 0, -1)]) if n > 1 else np.zeros(1, int)
+    index = cycle[(start + stride * np.arange(frames)) % len(cycle)]
+    lo, hi = _zoom_range((src_h, src_w), scene_hw, s.zoom)
+    native = lo <= 1.0 <= hi and rng.random() < s.native_fraction
+    z = 1.0 if native else rng.uniform(lo, hi)
+    wh, ww = scene_hw[0] * z, scene_hw[1] * z
+    cy = rng.uniform(wh / 2, max(wh / 2, src_h - wh / 2))
+    cx = rng.uniform(ww / 2, max(ww / 2, src_w - ww / 2))
+    box = _native_box(cy, cx, scene_hw) if native else _window_box(cy, cx, z, scene_hw)
+    return np.stack([_render(video[i], box, scene_hw) for i in index])
+
+
+def random_clip(
+    sources: Sequence[Source], scene_hw, rng: np.random.Generator, s: DataSettings
+) -> np.ndarray:
+    """One HR clip (frames, H, W, 3) uint8 from a random source, randomly flipped/reversed."""
+    videos = [x for x in sources if not x.is_still]
+    stills = [x for x in sources if x.is_still]
+    if videos and (not stills or rng.random() < s.video_fraction):
+        src = videos[int(rng.integers(len(videos)))]
+        clip = video_clip(src.frames, s.frames, scene_hw, rng, s)
+    else:
+        src = stills[int(rng.integers(len(stills)))]
+        clip = still_clip(src.frames[0], s.frames, scene_hw, rng, s)
+    if rng.random() < 0.5:
+        clip = clip[:, :, ::-1]
+    if rng.random() < 0.5:
+        clip = clip[::-1]
+    return np.ascontiguousarray(clip)
+
+
+# -- batches ------------------------------------------------------------------------------
+
+
+@dataclass
+class Batch:
+    """What one training step starts from: S scenes and B patches cut from them.
+
+    `hr`: (S, 3, F, H, W) uint8, the HR scenes; `lr`: (S, 3, F, H / k, W / k) uint8, their
+    degraded inputs (8-bit, as real inputs are); `scene`: (B,) int64, each patch's scene;
+    `boxes`: (B, 4) int64 patch boxes (y0, x0, y1, x1) in HR pixels on the token lattice;
+    `scale`: k; `kinds`: each scene's degradation. Kept in uint8 and once per scene, a batch
+    is small enough for DataLoader workers to hand over quickly."""
+
+    hr: torch.Tensor
+    lr: torch.Tensor
+    scene: torch.Tensor
+    boxes: torch.Tensor
+    scale: int
+    kinds: list[str]
+
+    def to(self, device, non_blocking: bool = False) -> Batch:
+        hr = self.hr.to(device, non_blocking=non_blocking)
+        lr = self.lr.to(device, non_blocking=non_blocking)
+        return Batch(hr, lr, self.scene, self.boxes, self.scale, self.kinds)
+
+    def pin_memory(self) -> Batch:
+        return Batch(
+            self.hr.pin_memory(),
+            self.lr.pin_memory(),
+            self.scene,
+            self.boxes,
+            self.scale,
+            self.kinds,
+        )
+
+
+def as_video(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 clips (..., 3, F, H, W) -> float in [-1, 1], on their device."""
+    return frames.float() / 127.5 - 1.0
+
+
+def _quantize(clip: torch.Tensor) -> torch.Tensor:
+    return ((clip.clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
+
+
+def random_box(scene_hw, patch: int, align: int, rng: np.random.Generator) -> list[int]:
+    """A patch box inside the scene, its corner on the token lattice."""
+    h, w = scene_hw
+    y0 = align * int(rng.integers(0, (h - patch) // align + 1))
+    x0 = align * int(rng.integers(0, (w - patch) // align + 1))
+    return [y0, x0, y0 + patch, x0 + patch]
+
+
+def make_batch(sources: Sequence[Source], s: DataSettings, seed: int, step: int) -> Batch:
+    """The batch of training step `step`: a pure function of (seed, step)."""
+    rng = np.random.default_rng([seed, step])
+    scene_hw = tuple(s.scenes[int(rng.integers(len(s.scenes)))])
+    scale = int(s.scales[int(rng.integers(len(s.scales)))])
+    hr, lr, kinds, scene, boxes = [], [], [], [], []
+    while len(boxes) < s.batch_size:
+        clip = random_clip(sources, scene_hw, rng, s)  # (F, H, W, 3) uint8
+        kind = pick(s.degradations, rng)
+        hr.append(torch.from_numpy(clip).permute(3, 0, 1, 2))
+        lr.append(_quantize(degrade(from_uint8(clip), scale, kind, rng)))
+        kinds.append(kind)
+        for _ in range(min(s.patches_per_scene, s.batch_size - len(boxes))):
+            scene.append(len(hr) - 1)
+            boxes.append(random_box(scene_hw, s.patch, s.align, rng))
+    return Batch(
+        torch.stack(hr), torch.stack(lr), torch.tensor(scene), torch.tensor(boxes), scale, kinds
+    )
+
+
+class BatchDataset(torch.utils.data.Dataset):
+    """Item i is the batch of step i, so a DataLoader with workers prefetches whole batches."""
+
+    def __init__(self, sources: Sequence[Source], settings: DataSettings, seed: int) -> None:
+        self.sources, self.settings, self.seed = list(sources), settings, seed
+
+    def __len__(self) -> int:
+        return 2**62
+
+    def __getitem__(self, step: int) -> Batch:
+        return make_batch(self.sources, self.settings, self.seed, step)
+
+
+def batches(
+    sources: Sequence[Source],
+    settings: DataSettings,
+    seed: int,
+    start: int,
+    workers: int = 0,
+    pin_memory: bool = False,
+) -> Iterable[Batch]:
+    """Batches of steps start, start + 1, ... (prefetched by `workers` processes)."""
+    if workers <= 0:
+        step = start
+        while True:
+            yield make_batch(sources, settings, seed, step)
+            step += 1
+    loader = torch.utils.data.DataLoader(
+        BatchDataset(sources, settings, seed),
+        batch_size=None,
+        sampler=_Counter(start),
+        num_workers=workers,
+        prefetch_factor=4,
+        pin_memory=pin_memory,
+        collate_fn=_identity,
+        persistent_workers=False,
+    )
+    yield from loader
+
+
+def _identity(x):
+    return x
+
+
+class _Counter(torch.utils.data.Sampler):
+    def __init__(self, start: int) -> None:
+        self.start = start
+
+    def __iter__(self):
+        step = self.start
+        while True:
+            yield step
+            step += 1

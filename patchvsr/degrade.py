@@ -1,0 +1,202 @@
+"""Degradations that turn a high-resolution training clip into its low-resolution input.
+
+- `"bilinear"`: the paper's recipe, a bilinear (antialiased) downscale by the scale factor.
+- `"bicubic"`: the same with a bicubic kernel, the classic SR benchmark degradation.
+- `"realistic"`: a first-order Real-ESRGAN / RealBasicVSR chain: blur (isotropic or anisotropic
+  Gaussian), a random resize, Gaussian or Poisson noise, the final resize to the LR size, then
+  compression (JPEG per frame with Pillow, or H.264 for the whole clip with PyAV when it is
+  installed). Its parameters are drawn once per clip and shared by every frame, as in
+  RealBasicVSR: real footage degrades the same way from one frame to the next, and a model
+  trained on flickering degradations learns to flicker.
+
+Every function takes a `numpy.random.Generator`, so a clip's degradation is a pure function of
+the seed (training is reproducible, and resuming continues the same data).
+
+Clips are (3, F, H, W) float tensors in [-1, 1]; the result has size (H / k, W / k).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+KINDS = ("bilinear", "bicubic", "realistic")
+_RESIZE_MODES = ("area", "bilinear", "bicubic")
+
+
+@dataclass(frozen=True)
+class RealisticSettings:
+    """Ranges of the realistic chain (Real-ESRGAN's first-order defaults, a bit milder)."""
+
+    blur_prob: float = 0.8
+    blur_sigma: tuple[float, float] = (0.2, 2.5)
+    resize_range: tuple[float, float] = (0.5, 1.5)
+    noise_prob: float = 0.7
+    gaussian_sigma: tuple[float, float] = (1.0, 15.0)  # in 8-bit levels
+    poisson_scale: tuple[float, float] = (0.05, 2.0)
+    gray_noise_prob: float = 0.4
+    jpeg_quality: tuple[int, int] = (40, 95)
+    h264_prob: float = 0.3
+    h264_crf: tuple[int, int] = (18, 32)
+
+
+def resize(clip: torch.Tensor, height: int, width: int, mode: str) -> torch.Tensor:
+    """Resize every frame of (3, F, H, W); antialiased when shrinking (except "area")."""
+    frames = clip.transpose(0, 1)  # (F, 3, H, W)
+    shrink = height < clip.shape[2] or width < clip.shape[3]
+    if mode == "area":
+        out = F.interpolate(frames, size=(height, width), mode="area")
+    else:
+        out = F.interpolate(
+            frames, size=(height, width), mode=mode, align_corners=False, antialias=shrink
+        )
+    return out.transpose(0, 1)
+
+
+def downscale(clip: torch.Tensor, scale: int, mode: str = "bilinear") -> torch.Tensor:
+    """(3, F, H, W) -> (3, F, H / scale, W / scale) with one resize kernel."""
+    _, _, h, w = clip.shape
+    if h % scale or w % scale:
+        raise ValueError(f"clip size {w}x{h} is not divisible by the scale {scale}")
+    return resize(clip, h // scale, w // scale, mode).clamp(-1, 1)
+
+
+def gaussian_kernel(sigma_x: float, sigma_y: float, angle: float, size: int = 13) -> torch.Tensor:
+    """A normalised (size, size) anisotropic Gaussian, rotated by `angle` radians."""
+    r = torch.arange(size, dtype=torch.float64) - size // 2
+    y, x = torch.meshgrid(r, r, indexing="ij")
+    c, s = math.cos(angle), math.sin(angle)
+    u, v = c * x + s * y, -s * x + c * y
+    k = torch.exp(-0.5 * ((u / sigma_x) ** 2 + (v / sigma_y) ** 2))
+    return (k / k.sum()).float()
+
+
+def blur(clip: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Convolve every frame and channel of (3, F, H, W) with a 2D kernel (reflect padding)."""
+    frames = clip.transpose(0, 1)  # (F, 3, H, W)
+    pad = kernel.shape[-1] // 2
+    padded = F.pad(frames, (pad, pad, pad, pad), mode="reflect")
+    weight = kernel.to(clip.dtype)[None, None].expand(3, 1, -1, -1)
+    return F.conv2d(padded, weight, groups=3).transpose(0, 1)
+
+
+def add_noise(clip: torch.Tensor, rng: np.random.Generator, s: RealisticSettings) -> torch.Tensor:
+    """Gaussian or Poisson (shot) noise, in colour or the same for all channels."""
+    gray = rng.random() < s.gray_noise_prob
+    gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
+    shape = (1, *clip.shape[1:]) if gray else clip.shape
+    if rng.random() < 0.5:
+        sigma = rng.uniform(*s.gaussian_sigma) / 127.5  # [-1, 1] spans 255 levels
+        noise = torch.randn(shape, generator=gen) * sigma
+    else:
+        # Poisson noise on [0, 255] intensities, approximated as Gaussian with variance ~ signal.
+        scale = rng.uniform(*s.poisson_scale)
+        intensity = ((clip.mean(0, keepdim=True) if gray else clip) + 1.0) * 127.5
+        noise = torch.randn(shape, generator=gen) * intensity.clamp(min=0).sqrt() * scale / 127.5
+    return (clip + noise).clamp(-1, 1)
+
+
+def to_uint8(clip: torch.Tensor) -> np.ndarray:
+    """(3, F, H, W) in [-1, 1] -> (F, H, W, 3) uint8."""
+    return ((clip.clamp(-1, 1) + 1.0) * 127.5).round().byte().permute(1, 2, 3, 0).numpy()
+
+
+def from_uint8(frames: np.ndarray) -> torch.Tensor:
+    """(F, H, W, 3) uint8 -> (3, F, H, W) in [-1, 1]."""
+    frames = np.require(frames, requirements=["C", "W"])  # torch wants writable memory
+    return torch.from_numpy(frames).permute(3, 0, 1, 2).float() / 127.5 - 1
+
+
+def jpeg(clip: torch.Tensor, quality: int) -> torch.Tensor:
+    """Compress every frame with Pillow's JPEG encoder at `quality`."""
+    out = []
+    for frame in to_uint8(clip):
+        buf = io.BytesIO()
+        Image.fromarray(frame).save(buf, format="JPEG", quality=int(quality))
+        out.append(np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")))
+    return from_uint8(np.stack(out))
+
+
+def h264(clip: torch.Tensor, crf: int) -> torch.Tensor | None:
+    """Round-trip the clip through H.264 (libx264, yuv420p) with PyAV; None when PyAV (or the
+    encoder, or an odd frame size that yuv420p cannot hold) is not available."""
+    try:
+        import av
+    except ImportError:
+        return None
+    frames = to_uint8(clip)
+    _, h, w, _ = frames.shape
+    if h % 2 or w % 2:
+        return None
+    buf = io.BytesIO()
+    try:
+        with av.open(buf, mode="w", format="mp4") as out:
+            stream = out.add_stream("libx264", rate=25)
+            stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+            stream.options = {"crf": str(int(crf)), "preset": "ultrafast"}
+            for frame in frames:
+                out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+            out.mux(stream.encode())
+        buf.seek(0)
+        with av.open(buf, mode="r") as inp:
+            decoded = [f.to_ndarray(format="rgb24") for f in inp.decode(video=0)]
+    except (av.FFmpegError, ValueError):
+        return None
+    if len(decoded) != len(frames):
+        return None
+    return from_uint8(np.stack(decoded))
+
+
+def realistic(
+    clip: torch.Tensor, scale: int, rng: np.random.Generator, s: RealisticSettings | None = None
+) -> torch.Tensor:
+    """The realistic chain: blur -> random resize -> noise -> resize to LR -> compression."""
+    s = s or RealisticSettings()
+    _, _, h, w = clip.shape
+    if h % scale or w % scale:
+        raise ValueError(f"clip size {w}x{h} is not divisible by the scale {scale}")
+    out = clip
+    if rng.random() < s.blur_prob:
+        sx = rng.uniform(*s.blur_sigma)
+        sy = sx if rng.random() < 0.5 else rng.uniform(*s.blur_sigma)
+        size = 2 * min(6, max(1, math.ceil(2.5 * max(sx, sy)))) + 1
+        out = blur(out, gaussian_kernel(sx, sy, rng.uniform(0, math.pi), size))
+    # An intermediate resize (relative to the final LR size) with a random kernel: real
+    # footage is often resized more than once on its way to us.
+    factor = rng.uniform(*s.resize_range)
+    mid_h = max(2, round(h / scale * factor))
+    mid_w = max(2, round(w / scale * factor))
+    out = resize(out, mid_h, mid_w, _RESIZE_MODES[rng.integers(len(_RESIZE_MODES))])
+    if rng.random() < s.noise_prob:
+        out = add_noise(out, rng, s)
+    out = resize(out, h // scale, w // scale, _RESIZE_MODES[rng.integers(len(_RESIZE_MODES))])
+    out = out.clamp(-1, 1)
+    compressed = None
+    if rng.random() < s.h264_prob:
+        compressed = h264(out, int(rng.integers(s.h264_crf[0], s.h264_crf[1] + 1)))
+    if compressed is None:
+        compressed = jpeg(out, int(rng.integers(s.jpeg_quality[0], s.jpeg_quality[1] + 1)))
+    return compressed
+
+
+def degrade(clip: torch.Tensor, scale: int, kind: str, rng: np.random.Generator) -> torch.Tensor:
+    """The LR clip (3, F, H / scale, W / scale) for an HR clip (3, F, H, W) in [-1, 1]."""
+    if kind in ("bilinear", "bicubic"):
+        return downscale(clip, scale, kind)
+    if kind == "realistic":
+        return realistic(clip, scale, rng)
+    raise ValueError(f"unknown degradation {kind!r}; choose from {', '.join(KINDS)}")
+
+
+def pick(weights: Mapping[str, float], rng: np.random.Generator) -> str:
+    """One degradation kind, drawn with the given relative weights."""
+    names = sorted(weights)
+    p = np.array([weights[n] for n in names], dtype=np.float64)
+    return names[int(rng.choice(len(names), p=p / p.sum()))]

@@ -1,0 +1,159 @@
+"""The model being trained: building it from a config, choosing what trains, EMA, export.
+
+Two recipes (the config's `model.trainable`):
+- `"all"`: every weight of base and adapter trains. For the scratch models (mini, tiny), whose
+  base has no pre-training to protect.
+- `"adapter+lora"`: the paper's recipe for a pre-trained base: base frozen, LoRA on its
+  attention, adapter trained in full.
+
+The models are the inference classes themselves (`WanTransformer3DModel`, `PatchVSRAdapter`,
+`PatchVSRPipeline`): nothing is trained that inference does not load.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanTransformer3DModel
+
+from patchvsr.errors import PatchVSRError
+from patchvsr.models import PatchVSRAdapter
+from patchvsr.models.lora import ADAPTER_NAME, add_base_lora
+from patchvsr.models.pixel_codec import PixelUnshuffleCodec
+from patchvsr.pipeline import PatchVSRPipeline
+from patchvsr.runtime import TINY_VAE, load_pipeline, save_pipeline, tiny_adapter_config
+from patchvsr.train_config import ModelConfig
+
+
+def _adapter_for(transformer: WanTransformer3DModel, m: ModelConfig) -> PatchVSRAdapter:
+    return PatchVSRAdapter(
+        **tiny_adapter_config(transformer.config)
+        | dict(
+            num_patch_layers=m.num_patch_layers,
+            num_global_layers=m.num_global_layers,
+            cond_noise_timestep=m.cond_noise_timestep,
+            predict_residual=m.predict_residual,
+            prediction_type=m.prediction_type,
+        )
+    )
+
+
+def build_scratch(m: ModelConfig, seed: int) -> PatchVSRPipeline:
+    """A randomly initialised pipeline of the configured size (deterministic in `seed`)."""
+    torch.manual_seed(seed)
+    if m.codec == "pixel":
+        vae = PixelUnshuffleCodec(factor=m.codec_factor)
+        channels = vae.latent_channels
+    else:
+        vae = AutoencoderKLWan(**TINY_VAE)
+        channels = TINY_VAE["z_dim"]
+    transformer = WanTransformer3DModel(
+        patch_size=tuple(m.patch_size),
+        num_attention_heads=m.num_heads,
+        attention_head_dim=m.dim // m.num_heads,
+        in_channels=channels,
+        out_channels=channels,
+        text_dim=m.text_dim,
+        freq_dim=m.freq_dim,
+        ffn_dim=m.ffn_dim,
+        num_layers=m.num_layers,
+    )
+    adapter = _adapter_for(transformer, m)
+    pipe = PatchVSRPipeline(
+        transformer, vae.eval(), FlowMatchEulerDiscreteScheduler(shift=m.scheduler_shift), adapter
+    )
+    # The fixed prompt of a model without a text encoder: a constant the cross-attention
+    # learns to read (the base's text projection trains).
+    gen = torch.Generator().manual_seed(seed)
+    pipe.prompt_embeds = torch.randn(1, m.text_tokens, m.text_dim, generator=gen)
+    pipe.base_size, pipe.window, pipe.window_overlap = m.base_size, m.window, m.window_overlap
+    return pipe
+
+
+def build_pretrained(m: ModelConfig, device: str) -> PatchVSRPipeline:
+    """A pre-trained base (fp32 master weights) with a fresh, zero-initialised adapter."""
+    pipe = load_pipeline(m.base, device=device, dtype=torch.float32)
+    pipe.adapter = None
+    pipe.register_modules(adapter=_adapter_for(pipe.transformer, m).to(pipe.device))
+    return pipe
+
+
+def build_pipeline(m: ModelConfig, seed: int, device: str = "cpu") -> PatchVSRPipeline:
+    pipe = build_scratch(m, seed) if m.kind == "scratch" else build_pretrained(m, device)
+    if m.trainable == "adapter+lora":
+        add_base_lora(pipe.transformer, rank=m.lora_rank)
+    return pipe
+
+
+def trainable_parameters(pipe: PatchVSRPipeline, trainable: str) -> dict[str, torch.nn.Parameter]:
+    """Named parameters that train ("transformer.*", "adapter.*"); the rest are frozen."""
+    params: dict[str, torch.nn.Parameter] = {}
+    for prefix, module in (("transformer", pipe.transformer), ("adapter", pipe.adapter)):
+        for name, p in module.named_parameters():
+            train = trainable == "all" or prefix == "adapter" or "lora_" in name
+            p.requires_grad_(train)
+            if train:
+                params[f"{prefix}.{name}"] = p
+    if not params:
+        raise PatchVSRError("nothing to train: the model has no trainable parameters")
+    return params
+
+
+def set_train_mode(pipe: PatchVSRPipeline, training: bool, checkpointing: bool = False) -> None:
+    for module in (pipe.transformer, pipe.adapter):
+        module.train(training)
+        if checkpointing:
+            module.enable_gradient_checkpointing()
+
+
+class EMA:
+    """Exponential moving average of the trainable weights (fp32), with the usual warm-up
+    (decay min(d, (1 + step) / (10 + step))) so early averages are not stuck at the init."""
+
+    def __init__(self, params: dict[str, torch.nn.Parameter], decay: float) -> None:
+        self.decay = decay
+        self.shadow = {n: p.detach().float().clone() for n, p in params.items()}
+
+    @torch.no_grad()
+    def update(self, params: dict[str, torch.nn.Parameter], step: int) -> None:
+        d = min(self.decay, (1 + step) / (10 + step))
+        names = list(self.shadow)
+        torch._foreach_lerp_(
+            [self.shadow[n] for n in names], [params[n].detach().float() for n in names], 1 - d
+        )
+
+    @contextlib.contextmanager
+    @torch.no_grad()
+    def applied(self, params: dict[str, torch.nn.Parameter]) -> Iterator[None]:
+        """Temporarily load the averaged weights into the model."""
+        saved = {n: p.detach().clone() for n, p in params.items()}
+        for n, p in params.items():
+            p.copy_(self.shadow[n])
+        try:
+            yield
+        finally:
+            for n, p in params.items():
+                p.copy_(saved[n])
+
+
+def _merged(transformer: WanTransformer3DModel) -> WanTransformer3DModel:
+    """A copy of a LoRA-wrapped base with the LoRA folded into its weights: a stock model."""
+    merged = copy.deepcopy(transformer)
+    merged.fuse_lora(adapter_names=[ADAPTER_NAME])
+    merged.unload_lora()
+    return merged
+
+
+def export_pipeline(pipe: PatchVSRPipeline, folder: str | Path, m: ModelConfig) -> Path:
+    """Write the pipeline as loaded weights stand (call inside `EMA.applied` for the EMA)."""
+    transformer = pipe.transformer
+    if m.trainable == "adapter+lora":
+        transformer = _merged(transformer)
+    out = PatchVSRPipeline(transformer, pipe.vae, pipe.scheduler, pipe.adapter)
+    out.prompt_embeds = pipe.prompt_embeds
+    out.base_size, out.window, out.window_overlap = pipe.base_size, pipe.window, pipe.window_overlap
+    return save_pipeline(out, folder, defaults={"steps": m.steps, "strength": m.strength})

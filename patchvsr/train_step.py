@@ -1,0 +1,100 @@
+"""One training step's loss: rectified flow on patches, with inference's own inputs.
+
+The whole HR scene and its LR clip go through `PatchVSRPipeline.encode_inputs` (bicubic
+upscale, padding, encoding, global view), the condition is noise-augmented by
+`augment_condition`, and the model runs through `predict_patches` (location encoding, ROI
+masks): the same methods `__call__` uses, so training and inference cannot drift apart.
+
+Rectified flow: x_s = (1 - s) x0 + s e and the model predicts v = e - x0, with s drawn by the
+timestep sampler and t = 1000 s. With `predict_residual`, x0 is the residual over the upscaled
+input (z_HR - z_LR), as the pipeline expects. A model whose adapter says `prediction_type =
+"sample"` predicts x0 (returned as a velocity) and is trained on the x0 error.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from patchvsr.data import Batch, as_video
+from patchvsr.grid import Patch
+from patchvsr.location import normalized_box
+from patchvsr.pipeline import PatchVSRPipeline, pad_video
+from patchvsr.train_config import OptimConfig
+
+
+def sample_sigmas(n: int, o: OptimConfig, generator: torch.Generator) -> torch.Tensor:
+    """Noise levels s in (0, 1] for n samples, then shifted towards 1 by `timestep_shift`
+    (s' = k s / (1 + (k - 1) s), SD3's shift): few-step sampling from a noisy start spends
+    its steps at high noise, where the velocity loss is small but decides the result, while
+    low-noise samples mostly add gradient noise (their noise is unpredictable)."""
+    device = generator.device
+    if o.timestep_sampler == "logit_normal":  # SD3's choice: most weight at mid noise
+        u = torch.randn(n, generator=generator, device=device) * o.logit_std + o.logit_mean
+        sigma = torch.sigmoid(u)
+    else:
+        sigma = torch.rand(n, generator=generator, device=device)
+    k = o.timestep_shift
+    # Not below the last noise level a sampler uses (and the model's x0 <-> v conversion).
+    return (k * sigma / (1 + (k - 1) * sigma)).clamp(1e-3, 1.0)
+
+
+def crop_latents(
+    z: torch.Tensor, scene: torch.Tensor, boxes: torch.Tensor, spatial: int
+) -> torch.Tensor:
+    """Patch crops (B, C, f, h, w) of scene latents (S, C, f, H, W): patch i is cut from scene
+    `scene[i]` at pixel box `boxes[i]`."""
+    crops = []
+    for s, (y0, x0, y1, x1) in zip(scene.tolist(), (boxes // spatial).tolist(), strict=True):
+        crops.append(z[s, :, :, y0:y1, x0:x1])
+    return torch.stack(crops)
+
+
+def normalized_boxes(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Pixel boxes (B, 4) -> normalised boxes (B, 4) as the pipeline makes them."""
+    return torch.tensor(
+        [normalized_box(Patch(*b), height, width) for b in boxes.tolist()], dtype=torch.float32
+    )
+
+
+def flow_loss(
+    pipe: PatchVSRPipeline, batch: Batch, o: OptimConfig, generator: torch.Generator
+) -> torch.Tensor:
+    """Mean squared error of the velocity prediction on the batch's patches."""
+    codec = pipe.codec
+    _, _, frames, height, width = batch.hr.shape
+    b = len(batch.boxes)
+    dtype = pipe.transformer.dtype
+
+    # The LR scenes as inference sees them, and the HR targets in the same latent space.
+    _, z_lr, glob = pipe.encode_inputs(as_video(batch.lr), (height, width), (height, width))
+    with torch.no_grad():
+        hr = pad_video(as_video(batch.hr), height, width, codec.padded_frames(frames))
+        z_hr = codec.encode(hr).to(dtype)
+    z_lr_patch = crop_latents(z_lr, batch.scene, batch.boxes, codec.spatial)
+    x0 = crop_latents(z_hr, batch.scene, batch.boxes, codec.spatial)
+    if pipe.adapter is not None and pipe.adapter.config.predict_residual:
+        x0 = x0 - z_lr_patch
+
+    device = x0.device
+    noise = torch.randn(x0.shape, generator=generator, device=device, dtype=dtype)
+    sigma = sample_sigmas(b, o, generator).to(dtype)
+    s = sigma.view(-1, 1, 1, 1, 1)
+    noisy = (1.0 - s) * x0 + s * noise
+    timestep = sigma * 1000.0
+    cond_noise = torch.randn(z_lr_patch.shape, generator=generator, device=device, dtype=dtype)
+    cond = pipe.augment_condition(z_lr_patch, cond_noise)
+
+    boxes = normalized_boxes(batch.boxes, height, width)
+    context = None
+    if glob is not None:
+        text = pipe.prompt_embeds.to(device, dtype).expand(b, -1, -1)
+        # One global view per patch (its scene's), each at the patch's own noise level.
+        context = pipe.model.encode_global(glob[batch.scene.to(glob.device)], timestep, text)
+    velocity = pipe.predict_patches(noisy, cond, timestep, boxes, context, float(batch.scale))
+    if pipe.adapter is not None and pipe.adapter.config.prediction_type == "sample":
+        # x0 back from the velocity the model returns (exactly its raw output): the loss is the
+        # x0 error, which weighs the high-noise steps that few-step sampling relies on.
+        estimate = noisy.float() - s.float() * velocity.float()
+        return F.mse_loss(estimate, x0.float())
+    return F.mse_loss(velocity.float(), (noise - x0).float())

@@ -1,0 +1,205 @@
+"""Collect the licence-clean training media into one compact media pack (and a held-out pack).
+
+    python scripts/pack_training_data.py [--out .devcache/train_media.npz]
+        [--holdout .devcache/holdout.npz]
+
+Sources (all redistributable with the packages that ship them):
+- scikit-image's bundled images (skimage/data, BSD-3-Clause),
+- matplotlib's sample images (mpl-data/sample_data: grace_hopper.jpg),
+- gradio's bundled clips (gradio/media_assets/videos, Apache-2.0),
+- OpenCV's sample data from Debian's `opencv-doc` (/usr/share/doc/opencv-doc/examples/data,
+  gzipped files are read too).
+
+Left out: benchmark images (Set5/Set14 names, whatever folder they are in), footage owned by
+third parties (Megamind trailers, messi5), blurred or synthetic pictures that would teach the
+model wrong "ground truth" (text_defocus, logos, masks, calibration boards beyond two), and the
+held-out media, which go to their own pack for evaluation only.
+
+Videos are cut into a few segments spread over their length (clip frames are JPEG, quality
+95, in the pack); frames larger than 960 px, and the noisy vtest.avi, are halved first (area
+filter), which keeps the pack small (about 22 MB) and gives cleaner ground truth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import importlib.util
+import io
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from patchvsr.media import Source, is_benchmark, read_pack, write_pack  # noqa: E402
+
+OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
+HOLDOUT_STILLS = {"chelsea", "coffee", "fruits"}
+HOLDOUT_CLIPS = {"b"}  # gradio's b.mp4
+HOLDOUT_CLIP_FRAMES = 16
+SKIMAGE_SKIP = {"chessboard_GRAY", "chessboard_RGB", "logo", "phantom", "horse", "color"}
+SKIMAGE_SKIP |= {"microaneurysms", "lbpcascade_frontalface_opencv", "no_time_for_that_tiny"}
+SKIMAGE_SKIP |= {"clock_motion"}  # motion-blurred on purpose: not a sharp target
+OPENCV_SKIP = re.compile(
+    r"^(megamind.*|messi5|text_defocus|text_motion|licenseplate_motion|mask|templ|tmpl|"
+    r"opencv-logo.*|linuxlogo|windowslogo|gradient|chessboard|detect_blob|aloegt|"
+    r"(left|right)(0[3-9]|1\d)|imagetext.|notes|ml|happyfish)$",
+    re.IGNORECASE,
+)
+GRADIO_CLIPS = ("world.mp4", "a.mp4", "b.mp4")  # b.avi and muted_b.mp4 repeat b.mp4
+SEGMENTS, SEGMENT_FRAMES, MAX_SIDE = 3, 24, 960
+# vtest.avi is noisy surveillance footage: at half size the noise averages out and it makes
+# clean ground truth (and a small pack).
+HALVE = {"vtest"}
+
+
+def package_dir(name: str) -> Path | None:
+    spec = importlib.util.find_spec(name)
+    return Path(spec.origin).parent if spec and spec.origin else None
+
+
+def _open_bytes(path: Path) -> bytes:
+    data = path.read_bytes()
+    return gzip.decompress(data) if path.suffix == ".gz" else data
+
+
+def _still(path: Path) -> Source | None:
+    data = _open_bytes(path)
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            frame = np.asarray(im.convert("RGB"))
+    except OSError:
+        return None
+    name = Path(path.name.removesuffix(".gz")).stem
+    return Source(name, frame[None], data)
+
+
+def _halve_large(frames: np.ndarray, always: bool = False) -> np.ndarray:
+    if max(frames.shape[1:3]) <= MAX_SIDE and not always:
+        return frames
+    h, w = frames.shape[1] // 2, frames.shape[2] // 2
+    return np.stack(
+        [np.asarray(Image.fromarray(f).resize((w, h), Image.Resampling.BOX)) for f in frames]
+    )
+
+
+def _decodable_frames(path: Path, wanted: set[int]) -> dict[int, np.ndarray]:
+    """Frames at the `wanted` indices, decoding until the end or the first damaged packet
+    (some sample files are truncated)."""
+    import av
+
+    frames: dict[int, np.ndarray] = {}
+    try:
+        with av.open(str(path)) as container:
+            for index, frame in enumerate(container.decode(video=0)):
+                if index in wanted:
+                    frames[index] = frame.to_ndarray(format="rgb24")
+                if index >= max(wanted):
+                    break
+    except av.FFmpegError:
+        pass
+    return frames
+
+
+def _count_frames(path: Path) -> int:
+    import av
+
+    count = 0
+    try:
+        with av.open(str(path)) as container:
+            for _ in container.decode(video=0):
+                count += 1
+    except av.FFmpegError:
+        pass
+    return count
+
+
+def _video(path: Path, segments: int, frames: int) -> list[Source]:
+    """`segments` runs of `frames` frames, spread evenly over the decodable part of the video."""
+    if path.suffix == ".gz":
+        tmp = Path("/tmp") / path.with_suffix("").name
+        tmp.write_bytes(_open_bytes(path))
+        path = tmp
+    total = _count_frames(path)
+    if total == 0:
+        return []
+    segments = max(1, min(segments, total // frames))  # no overlapping segments
+    starts = sorted(set(np.linspace(0, max(0, total - frames), segments).astype(int).tolist()))
+    runs = [range(start, min(total, start + frames)) for start in starts]
+    decoded = _decodable_frames(path, {i for run in runs for i in run})
+    out = []
+    for k, run in enumerate(runs):
+        clip = np.stack([decoded[i] for i in run if i in decoded])
+        out.append(Source(f"{path.stem}-{k}", _halve_large(clip, path.stem in HALVE)))
+    return out
+
+
+def collect() -> tuple[list[Source], list[Source]]:
+    train, holdout = [], []
+
+    def add(source: Source | None, held: bool = False) -> None:
+        if source is not None:
+            (holdout if held else train).append(source)
+
+    skimage = package_dir("skimage")
+    if skimage:
+        for path in sorted((skimage / "data").iterdir()):
+            if path.suffix.lower() in (".png", ".jpg") and path.stem not in SKIMAGE_SKIP:
+                if not is_benchmark(path):
+                    add(_still(path), path.stem in HOLDOUT_STILLS)
+    mpl = package_dir("matplotlib")
+    if mpl:
+        add(_still(mpl / "mpl-data" / "sample_data" / "grace_hopper.jpg"))
+    gradio = package_dir("gradio")
+    if gradio:
+        for name in GRADIO_CLIPS:
+            path = gradio / "media_assets" / "videos" / name
+            if not path.exists():
+                continue
+            if Path(name).stem in HOLDOUT_CLIPS:
+                holdout += _video(path, 1, HOLDOUT_CLIP_FRAMES)
+            else:
+                train += _video(path, SEGMENTS, SEGMENT_FRAMES)
+    if OPENCV_DATA.is_dir():
+        for path in sorted(OPENCV_DATA.iterdir()):
+            stem = Path(path.name.removesuffix(".gz")).stem
+            suffix = Path(path.name.removesuffix(".gz")).suffix.lower()
+            if OPENCV_SKIP.match(stem) or is_benchmark(stem):
+                continue
+            if suffix in (".png", ".jpg"):
+                add(_still(path), stem in HOLDOUT_STILLS)
+            elif suffix == ".avi":
+                train += _video(path, SEGMENTS, SEGMENT_FRAMES)
+    else:
+        print(f"note: {OPENCV_DATA} is missing (apt-get install -y opencv-doc)", file=sys.stderr)
+    return train, holdout
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=".devcache/train_media.npz")
+    parser.add_argument("--holdout", default=".devcache/holdout.npz")
+    args = parser.parse_args()
+    train, holdout = collect()
+    names = {s.name for s in train}
+    clash = names & {s.name for s in holdout}
+    if clash:
+        raise SystemExit(f"held-out media also in training: {sorted(clash)}")
+    for path, sources in ((args.out, train), (args.holdout, holdout)):
+        write_pack(path, sources)
+        n_frames = sum(len(s.frames) for s in sources)
+        size = Path(path).stat().st_size / 1e6
+        stills = sum(s.is_still for s in sources)
+        print(
+            f"{path}: {stills} images, {len(sources) - stills} clips, {n_frames} frames, {size:.1f} MB"
+        )
+        assert len(read_pack(path)) == len(sources)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

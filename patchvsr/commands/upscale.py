@@ -37,6 +37,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--model", default="mini", help="mini | tiny | wan2.1-1.3b | DIR | bicubic | lanczos"
     )
+    p.add_argument(
+        "--adapter",
+        help="adapter weights (a folder or hub id) for --model wan2.1-1.3b or a base folder",
+    )
     p.add_argument("--steps", type=int, help="denoising steps (model default if omitted)")
     p.add_argument("--strength", type=float, help="how much noise to start from, 0..1")
     p.add_argument(
@@ -146,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         colour=args.colour,
         batch_size=args.batch_size,
+        adapter=args.adapter,
     )
     result = run_job(job, upscaler)
     for note in result.notes:

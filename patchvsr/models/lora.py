@@ -14,10 +14,14 @@ ADAPTER_NAME = "patchvsr"
 TARGET_MODULES = r".*blocks\.\d+\.attn[12]\.(to_q|to_k|to_v|to_out\.0)"
 
 
-def add_base_lora(transformer: WanTransformer3DModel, rank: int = 16, alpha: int | None = None) -> None:
+def add_base_lora(
+    transformer: WanTransformer3DModel, rank: int = 16, alpha: int | None = None
+) -> None:
     """Wrap the base attention projections with LoRA of the given rank (B zero-initialised,
     so the model's output is unchanged until it trains)."""
-    config = LoraConfig(r=rank, lora_alpha=alpha or rank, target_modules=TARGET_MODULES, init_lora_weights=True)
+    config = LoraConfig(
+        r=rank, lora_alpha=alpha or rank, target_modules=TARGET_MODULES, init_lora_weights=True
+    )
     transformer.add_adapter(config, adapter_name=ADAPTER_NAME)
 
 

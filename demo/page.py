@@ -82,16 +82,17 @@ def build(settings: DemoSettings | None = None) -> gr.Blocks:
                         # Inside the tab: the wiring adds the tab's example.
                         upscale.wire(upscale_tab, shared, explore_ui, upscale_ui, settings)
         explore.wire(explore_tab, shared, explore_ui, demo)
-    demo.queue(max_size=32)
+    demo.queue(max_size=settings.queue_size)
     return demo
 
 
 def launch_options(settings: DemoSettings) -> dict:
     """Keyword arguments for `demo.launch()`: files are served only from the example folder
-    and the job folders (plus Gradio's own upload cache)."""
+    and the job folders (plus Gradio's own upload cache), and uploads are limited in size."""
     settings.output_dir.mkdir(parents=True, exist_ok=True)
     return {
         "allowed_paths": [str(explore.EXAMPLES_DIR), str(settings.output_dir)],
+        "max_file_size": settings.max_upload_bytes,
         "theme": gr.themes.Soft(primary_hue="amber", secondary_hue="sky"),
         "css": CSS,
     }

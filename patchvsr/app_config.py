@@ -14,6 +14,8 @@ refused with a message that names the limit.
 | `PATCHVSR_MAX_FRAMES` | 16 (CPU), 65 (CUDA) | most frames one upscaling job takes |
 | `PATCHVSR_OUTPUT_DIR` | `outputs/demo` in the repository | where each job gets a folder of its own |
 | `PATCHVSR_OUTPUT_MAX_AGE` | 3600 | seconds a job folder is kept |
+| `PATCHVSR_MAX_UPLOAD_MB` | 200 | largest upload, in MB (10^6 bytes); the server refuses bigger ones |
+| `PATCHVSR_QUEUE_SIZE` | 32 | requests that may wait for their turn; more are refused ("queue is full") |
 """
 
 from __future__ import annotations
@@ -142,6 +144,8 @@ class DemoSettings:
     output_dir: Path = REPO_ROOT / "outputs" / "demo"
     max_age: float = 3600.0
     cuda: bool = False
+    max_upload_mb: float = 200.0
+    queue_size: int = 32
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> DemoSettings:
@@ -162,7 +166,15 @@ class DemoSettings:
             output_dir=Path(env.get("PATCHVSR_OUTPUT_DIR") or REPO_ROOT / "outputs" / "demo"),
             max_age=_number(env.get("PATCHVSR_OUTPUT_MAX_AGE", "3600"), "PATCHVSR_OUTPUT_MAX_AGE"),
             cuda=cuda,
+            max_upload_mb=_number(
+                env.get("PATCHVSR_MAX_UPLOAD_MB", "200"), "PATCHVSR_MAX_UPLOAD_MB"
+            ),
+            queue_size=_number(env.get("PATCHVSR_QUEUE_SIZE", "32"), "PATCHVSR_QUEUE_SIZE", int),
         )
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1_000_000)
 
 
 __all__ = ["DemoSettings", "Limits", "cuda_available", "default_models", "mini_installed"]

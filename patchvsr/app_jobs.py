@@ -20,7 +20,10 @@ still finishing its step waits for it.
 from __future__ import annotations
 
 import contextvars
+import ctypes
+import gc
 import shutil
+import sys
 import threading
 import time
 import uuid
@@ -326,6 +329,31 @@ def _run(checked: CheckedRequest, folder: Path, report: Report) -> DemoResult:
 # --- in the background -----------------------------------------------------------------------
 
 
+def _glibc():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+    return libc if hasattr(libc, "malloc_trim") else None
+
+
+_LIBC = _glibc()
+
+
+def return_freed_memory() -> None:
+    """Hand freed memory back to the system. glibc keeps freed blocks in its per-thread
+    arenas, so a server that runs each job (and each request) in a thread of its own only
+    ever grows without this (measured: +200 MB over 60 small jobs); with it, at the start and
+    the end of every job, it stays near its size after the first. A no-op elsewhere than
+    glibc. Cyclic garbage goes first: a few Python objects in a cycle can hold large native
+    buffers (frames, figures) that no allocation count would make the collector look at."""
+    gc.collect()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
 class BackgroundJob:
     """Run `target(report)` in a thread; `progress` holds its latest (fraction, text).
 
@@ -357,9 +385,11 @@ class BackgroundJob:
             while not DEVICE_LOCK.acquire(timeout=0.2):
                 self.report(0.0, "waiting for the previous job to stop")
             try:
+                return_freed_memory()  # what serving the previous request left
                 self._result = self._target(self.report)
             finally:
                 DEVICE_LOCK.release()
+                return_freed_memory()
         except BaseException as err:  # handed to whoever asks for the result
             self._error = err
         finally:

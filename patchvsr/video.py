@@ -93,7 +93,12 @@ def _one_line(err: BaseException) -> str:
 
 def _check_pixels(path: str | Path, width: int, height: int, max_pixels: int) -> None:
     if width <= 0 or height <= 0:
-        raise _fail(path, f"invalid frame size {width}x{height}")
+        # A decoder that refuses a size (see `_decoder_options`) leaves it at 0x0.
+        raise _fail(
+            path,
+            f"invalid frame size {width}x{height} (or one over the limit of {max_pixels} "
+            "pixels, which the decoder refused)",
+        )
     if width * height > max_pixels:
         raise _fail(
             path,
@@ -183,9 +188,18 @@ def _probe_images(
     )
 
 
-def _open(path: Path) -> av.container.InputContainer:
+def _decoder_options(max_pixels: int) -> dict[str, str]:
+    """Options that make FFmpeg's decoders refuse frames over the pixel limit. A decoder
+    allocates (and may clear) a frame of the size it parses before any check of ours runs:
+    opening a 16000x16000 PNG-in-MOV bomb took 800 MB without this. The margin covers the
+    row padding decoders add to the width."""
+    return {"max_pixels": str(max_pixels + max_pixels // 16)}
+
+
+def _open(path: Path, max_pixels: int = MAX_INPUT_PIXELS) -> av.container.InputContainer:
     try:
-        return av.open(str(path), mode="r")
+        # The options reach the decoders that opening runs to read the stream parameters.
+        return av.open(str(path), mode="r", options=_decoder_options(max_pixels))
     except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as err:
         raise _fail(path, f"not a video file PyAV can open ({_one_line(err)})") from None
 
@@ -226,7 +240,7 @@ def _count_frames(path: Path, container, stream) -> int:
 
 
 def _probe_video(path: Path, max_pixels: int) -> VideoInfo:
-    with _open(path) as container:
+    with _open(path, max_pixels) as container:
         if not container.streams.video:
             what = "only audio" if container.streams.audio else "no video stream"
             raise _fail(path, f"the file has {what}")
@@ -358,9 +372,10 @@ class VideoReader:
 
     def _video_frames(self, start: int, stop: int, decode: bool):
         self.close()
-        self._container = _open(self.path)
+        self._container = _open(self.path, self.max_pixels)
         stream = self._container.streams.video[0]
         stream.thread_type = "AUTO"
+        stream.codec_context.options = _decoder_options(self.max_pixels)  # mid-stream changes
         rotation = self.info.rotation
         index = 0
         last_pts = -1

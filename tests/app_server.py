@@ -1,0 +1,71 @@
+"""The demo served for real on a loopback port, for tests that talk to it over HTTP."""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from demo.page import build, launch_options
+from patchvsr.app_config import DemoSettings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def serve(settings: DemoSettings):
+    """Launch the page in this process; returns (blocks, url). Close with `blocks.close()`."""
+    demo = build(settings)
+    port = free_port()
+    demo.launch(
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        **launch_options(settings),
+    )
+    return demo, f"http://127.0.0.1:{port}/"
+
+
+def upscale_args(path, *, model="bicubic", frames=8, scale=2, size="", seed=0, steps=0):
+    """The positional inputs of the `/upscale` endpoint; `path` is what the file input gets
+    (a `handle_file(...)` for an upload, or a raw FileData dict)."""
+    explore = (64, "paper", 0.25, 0)  # patch, scheme, overlap, index of the Explore tab
+    return (path, 0, scale, size, *explore, model, frames, steps, 0, seed, True)
+
+
+def fetch(url: str) -> tuple[int, bytes]:
+    """(status, body) of a GET, errors included."""
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
+def call_raw(url: str, api_name: str, data: list) -> str:
+    """Call an endpoint with exactly `data` over the plain HTTP API (no client-side handling
+    of files), and return the event stream's text."""
+    request = urllib.request.Request(
+        f"{url}gradio_api/call/{api_name}",
+        data=json.dumps({"data": data}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        event = json.loads(response.read())["event_id"]
+    with urllib.request.urlopen(f"{url}gradio_api/call/{api_name}/{event}", timeout=120) as r:
+        return r.read().decode()
+
+
+def file_data(path: str | Path) -> dict:
+    """A file input's value that points at a server-side path instead of an upload."""
+    return {"path": str(path), "meta": {"_type": "gradio.FileData"}}
+
+
+def job_folders(outputs: Path) -> list[Path]:
+    return sorted(outputs.glob("job-*"))

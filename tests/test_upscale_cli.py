@@ -133,6 +133,8 @@ def _zero_frames(path: Path) -> None:
     with av.open(str(path), "w") as c:
         s = c.add_stream("libx264", rate=24)
         s.width, s.height = 32, 32
+        c.start_encoding()  # a real file with a video stream and no frames
+    assert path.stat().st_size > 0
 
 
 def _bad_input(kind: str, tmp_path: Path, make_clip) -> Path:

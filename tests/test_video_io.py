@@ -256,6 +256,8 @@ def test_bad_inputs_raise_one_line_errors(tmp_path, kind):
         with av.open(str(path), "w") as c:
             s = c.add_stream("libx264", rate=24)
             s.width, s.height = 32, 32
+            c.start_encoding()  # a real file with a video stream and no frames
+        assert path.stat().st_size > 0
     elif kind == "empty_dir":
         path = tmp_path / "frames"
         path.mkdir()

@@ -46,7 +46,7 @@ from patchvsr.train_report import plot_losses, sample_comparison
 from patchvsr.train_step import flow_loss
 
 Log = Callable[[str], None]
-# With a time budget, the pace is timed from this step of a session on (the first steps are
+# With a time budget, the pace is timed from this step of a run on (the first steps are
 # slower) and sets the cosine schedule's horizon.
 _HORIZON_PROBE = 10
 

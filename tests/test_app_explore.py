@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from app_server import free_port, serve
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from demo.page import build, launch_options
 from patchvsr.app_config import DemoSettings
 from patchvsr.video import VideoWriter
 
@@ -34,28 +34,14 @@ ENV = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     settings = DemoSettings.from_env(
         {**ENV, "PATCHVSR_OUTPUT_DIR": str(tmp_path_factory.mktemp("outputs"))}
     )
-    demo = build(settings)
-    port = free_port()
-    demo.launch(
-        server_name="127.0.0.1",
-        server_port=port,
-        prevent_thread_lock=True,
-        quiet=True,
-        **launch_options(settings),
-    )
+    demo, url = serve(settings)
     try:
-        yield f"http://127.0.0.1:{port}/"
+        yield url
     finally:
         demo.close()
 

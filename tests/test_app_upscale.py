@@ -7,17 +7,16 @@ real model) on a small real clip, the example scaled down to 96x54, so each take
 
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from app_server import serve
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from demo.page import build, launch_options
 from patchvsr import viz
 from patchvsr.app_config import DemoSettings, mini_installed
 from patchvsr.video import VideoWriter, probe, read_frames
@@ -31,25 +30,6 @@ ENV = {
     "PATCHVSR_MAX_OUTPUT": "1280x720",
     "PATCHVSR_MAX_FRAMES": "8",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def serve(settings: DemoSettings):
-    demo = build(settings)
-    port = free_port()
-    demo.launch(
-        server_name="127.0.0.1",
-        server_port=port,
-        prevent_thread_lock=True,
-        quiet=True,
-        **launch_options(settings),
-    )
-    return demo, f"http://127.0.0.1:{port}/"
 
 
 @pytest.fixture(scope="module")

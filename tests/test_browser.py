@@ -5,12 +5,11 @@ the videos appear. Screenshots are saved in tests/artifacts/ for a person to loo
 from __future__ import annotations
 
 import re
-import socket
 from pathlib import Path
 
 import pytest
+from app_server import serve
 
-from demo.page import build, launch_options
 from patchvsr import viz
 from patchvsr.app_config import DemoSettings
 from patchvsr.video import VideoWriter, read_frames
@@ -25,28 +24,14 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
 ENV = {"PATCHVSR_DEMO_MODEL": "tiny", "PATCHVSR_MAX_FRAMES": "8"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     settings = DemoSettings.from_env(
         {**ENV, "PATCHVSR_OUTPUT_DIR": str(tmp_path_factory.mktemp("outputs"))}
     )
-    demo = build(settings)
-    port = free_port()
-    demo.launch(
-        server_name="127.0.0.1",
-        server_port=port,
-        prevent_thread_lock=True,
-        quiet=True,
-        **launch_options(settings),
-    )
+    demo, url = serve(settings)
     try:
-        yield f"http://127.0.0.1:{port}/"
+        yield url
     finally:
         demo.close()
 

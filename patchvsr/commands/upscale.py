@@ -118,6 +118,14 @@ def run(args: argparse.Namespace) -> int:
     info = probe(args.input, fps=args.fps)
     size = parse_size(args.size) if args.size else None
     out_h, out_w = output_size((info.height, info.width), args.scale, size)
+    # Everything that changes the result; the work folder's manifest records it for --resume.
+    options = {
+        "steps": args.steps,
+        "strength": args.strength,
+        "patch_size": args.patch,
+        "colour": args.colour,
+        "adapter": args.adapter,
+    }
     job = UpscaleJob(
         input=args.input,
         output=args.output,
@@ -133,25 +141,11 @@ def run(args: argparse.Namespace) -> int:
         max_output_bytes=int(args.max_output_mb * 1e6) if args.max_output_mb else None,
         window=args.window,
         fps=args.fps,
-        options={
-            "steps": args.steps,
-            "strength": args.strength,
-            "patch_size": args.patch,
-            "colour": args.colour,
-        },
+        options=options,
         quiet=args.quiet,
     )
     validate_job(job)  # before loading a model, which can take a while
-    upscaler = get_upscaler(
-        args.model,
-        steps=args.steps,
-        strength=args.strength,
-        patch_size=args.patch,
-        device=args.device,
-        colour=args.colour,
-        batch_size=args.batch_size,
-        adapter=args.adapter,
-    )
+    upscaler = get_upscaler(args.model, **options, device=args.device, batch_size=args.batch_size)
     result = run_job(job, upscaler)
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)

@@ -665,7 +665,20 @@ def _repeatable_heap(on: bool) -> None:
             _LIBC.mallopt(_M_PERTURB, _PERTURB_BYTE if on else 0)
 
 
-class VideoWriter:
+class _Writer:
+    """Closes (renames into place) on success, aborts (removes the temporary) on an error."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class VideoWriter(_Writer):
     """Encode RGB frames into a video file, atomically, optionally with the audio of another
     file.
 
@@ -759,15 +772,6 @@ class VideoWriter:
             stream.codec_context.color_range = 1
         self.stream = stream
 
-    def __enter__(self) -> VideoWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-
     def write(self, rgb: np.ndarray, pts: int | None = None) -> None:
         """Encode one `(H, W, 3) uint8` RGB frame shown at `pts` (in `time_base`)."""
         if rgb.shape != (self.height, self.width, 3) or rgb.dtype != np.uint8:
@@ -856,7 +860,7 @@ class VideoWriter:
         self.tmp.unlink(missing_ok=True)
 
 
-class FrameFolderWriter:
+class FrameFolderWriter(_Writer):
     """Write frames as numbered PNGs (`000000.png`, ...) into a folder, atomically: a hidden
     temporary folder beside the target, renamed at the end. Refuses to replace a folder that
     already holds files (it would have to delete the user's files)."""
@@ -875,15 +879,6 @@ class FrameFolderWriter:
             self.tmp.mkdir()
         except OSError as err:
             raise PatchVSRError(f"cannot write {self.path}: {err.strerror}") from None
-
-    def __enter__(self) -> FrameFolderWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
     def write(self, rgb: np.ndarray, pts: int | None = None) -> None:
         name = self.tmp / f"{self.frames_written:06d}.png"
@@ -905,7 +900,7 @@ class FrameFolderWriter:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-class ImageWriter:
+class ImageWriter(_Writer):
     """Write a single frame as an image file (PNG/JPEG by extension), atomically."""
 
     def __init__(self, path: str | Path, *, tmp_dir: str | Path | None = None) -> None:
@@ -913,15 +908,6 @@ class ImageWriter:
         self.tmp = temp_path_for(self.path, tmp_dir)
         self.frames_written = 0
         self.notes: list[str] = []
-
-    def __enter__(self) -> ImageWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
     def write(self, rgb: np.ndarray, pts: int | None = None) -> None:
         if self.frames_written:

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from patchvsr.bench.workload import test_clip as synthetic_clip
 from patchvsr.errors import PatchVSRError
 from patchvsr.grid import patch_weights
 from patchvsr.runtime import build_tiny
@@ -15,16 +16,7 @@ def pipe():
 
 
 def _clip(frames=5, height=24, width=40, seed=0):
-    """A smooth moving gradient with some texture: real structure for the model to see."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width]
-    out = []
-    for t in range(frames):
-        r = 128 + 100 * np.sin((x + 2 * t) / 7.0)
-        g = 128 + 100 * np.cos((y - t) / 5.0)
-        b = 128 + 60 * np.sin((x + y) / 9.0)
-        out.append(np.stack([r, g, b], -1) + rng.normal(0, 4, (height, width, 3)))
-    return np.clip(out, 0, 255).astype(np.uint8)
+    return synthetic_clip(frames, height, width, seed)
 
 
 def _gen(seed=0):

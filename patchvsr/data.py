@@ -172,7 +172,9 @@ def random_clip(
         clip = clip[:, :, ::-1]
     if rng.random() < 0.5:
         clip = clip[::-1]
-    return np.ascontiguousarray(clip)
+    # A copy, not np.ascontiguousarray: with one frame, numpy calls a flipped view contiguous
+    # (length-1 axes are ignored) and keeps its negative stride, which torch refuses.
+    return clip.copy()
 
 
 # -- batches ------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import torch
+import torch.nn as nn
 from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanTransformer3DModel
 
 from patchvsr.errors import PatchVSRError
@@ -40,6 +41,25 @@ def _adapter_for(transformer: WanTransformer3DModel, m: ModelConfig) -> PatchVSR
             prediction_type=m.prediction_type,
         )
     )
+
+
+def init_scratch_outputs(pipe: PatchVSRPipeline) -> None:
+    """Output layers of a model trained from scratch: the base's last layer at zero (DiT's
+    final-layer init), the adapter's zero-initialised layers at PyTorch's default init.
+
+    Zero init of the adapter keeps a pre-trained base exactly as it was; a scratch base has
+    nothing to keep. Measured on the mini (x4, residual over bicubic; loss at pure noise
+    relative to predicting no residual, lower is better): with the stock inits (random last
+    layer, zero adapter outputs) 523 steps of 128 patches ended at 1.005, and with the adapter
+    opened alone 640 steps of 32 small patches at 1.006. The random output has to be unlearnt
+    first, and the model settles on "no residual". With the last layer at zero and the adapter
+    open (zero on both sides of the hint path would hold each other's gradient at zero), 500
+    such steps reach 0.96. The model starts as the bicubic upscale exactly."""
+    nn.init.zeros_(pipe.transformer.proj_out.weight)
+    nn.init.zeros_(pipe.transformer.proj_out.bias)
+    adapter = pipe.adapter
+    for layer in [*adapter.hint_proj, *adapter.global_v, adapter.location_mlp[-1]]:
+        layer.reset_parameters()
 
 
 def build_scratch(m: ModelConfig, seed: int) -> PatchVSRPipeline:
@@ -71,6 +91,8 @@ def build_scratch(m: ModelConfig, seed: int) -> PatchVSRPipeline:
     gen = torch.Generator().manual_seed(seed)
     pipe.prompt_embeds = torch.randn(1, m.text_tokens, m.text_dim, generator=gen)
     pipe.base_size, pipe.window, pipe.window_overlap = m.base_size, m.window, m.window_overlap
+    if m.trainable == "all":
+        init_scratch_outputs(pipe)
     return pipe
 
 

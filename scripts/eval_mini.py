@@ -1,7 +1,7 @@
 """Evaluate a PatchVSR model folder at x4 against bicubic: held-out media, Set5 and Set14.
 
     python scripts/eval_mini.py [MODEL_DIR] [--settings 1:1.0,4:1.0,8:0.5] [--sets ...]
-        [--holdout .devcache/holdout.npz] [--data /work/shared/data] [--figure eval.png]
+        [--holdout .devcache/holdout.npz] [--data ../shared/data] [--figure eval.png]
         [--device cpu] [--seed 0] [--json results.json]
 
 LR inputs are made the way the SR literature makes them: the HR image cropped (top left) to a
@@ -32,6 +32,7 @@ from patchvsr.pipeline import upscale_bicubic  # noqa: E402
 from patchvsr.runtime import MINI_DIR, load_folder  # noqa: E402
 
 SCALE = 4
+REPO = Path(__file__).resolve().parents[1]
 
 
 def parse_settings(text: str) -> list[tuple[int, float]]:
@@ -109,7 +110,7 @@ def main() -> int:
     parser.add_argument("--settings", default="1:1.0,4:1.0,8:0.5")
     parser.add_argument("--sets", default="holdout,set5,set14")
     parser.add_argument("--holdout", default=".devcache/holdout.npz")
-    parser.add_argument("--data", default="/work/shared/data")
+    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--figure", default="eval_mini.png")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)

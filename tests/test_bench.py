@@ -24,7 +24,7 @@ def test_smoke_benchmark_has_every_section_and_patch_memory_grows_less(capsys):
     result = json.loads(capsys.readouterr().out)
 
     assert {"config", "machine", "model", "scaling", "flops", "breakdown", "sharing",
-            "batching", "cuda"} <= result.keys()  # fmt: skip
+            "batching", "clip", "cuda"} <= result.keys()  # fmt: skip
     rows = result["scaling"]["rows"]
     assert [r["size"] for r in rows] == list(result["config"]["sizes"])
     for row in rows:
@@ -62,6 +62,19 @@ def test_smoke_benchmark_has_every_section_and_patch_memory_grows_less(capsys):
     assert batches == list(result["config"]["batch_sizes"])
     assert all(r["patches_per_second"] > 0 for r in result["batching"]["rows"])
     assert "skipped" in result["cuda"]
+
+    # End to end through the command line: the example clip, the model and bicubic.
+    c = result["clip"]
+    assert [c["clip"]["width"], c["clip"]["height"]] == list(result["config"]["clip_size"])
+    assert c["output"] == {"width": 4 * c["clip"]["width"], "height": 4 * c["clip"]["height"]}
+    assert c["clip"]["frames"] == round(result["config"]["clip_seconds"] * c["clip"]["fps"])
+    for run in (c["model"], c["bicubic"]):
+        assert "error" not in run, run
+        assert run["seconds"] > 0
+    assert c["model"]["seconds_per_frame"] == pytest.approx(
+        c["model"]["seconds"] / c["clip"]["frames"]
+    )
+    assert c["model_over_bicubic"] > 0
 
 
 def test_counted_flops_match_the_analytic_formula():

@@ -173,6 +173,13 @@ def test_batch_shapes_boxes_and_scale():
         assert ((y1 - y0 == 32) & (x1 - x0 == 32) & (y1 <= h) & (x1 <= w)).all()
 
 
+def test_one_frame_batches_of_flipped_clips():
+    """Image-only training (frames = 1): flipped one-frame clips must still become tensors."""
+    for step in range(8):  # flips are random: some of these steps flip
+        batch = make_batch(_sources(), _settings(frames=1), 2, step)
+        assert batch.hr.shape[:3] == (3, 3, 1)
+
+
 # -- sources and packs ----------------------------------------------------------------------
 
 

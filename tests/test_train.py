@@ -12,8 +12,10 @@ from safetensors.torch import load_file
 
 from patchvsr.cli import main
 from patchvsr.data import as_video, make_batch
+from patchvsr.degrade import from_uint8, to_uint8
 from patchvsr.errors import PatchVSRError
 from patchvsr.media import load_sources
+from patchvsr.pipeline import upscale_bicubic
 from patchvsr.runtime import load_folder
 from patchvsr.train import data_settings, train
 from patchvsr.train_config import load_config
@@ -65,7 +67,26 @@ def _fixed_loss(cfg, pipe) -> float:
     return float(np.mean(losses))
 
 
-def test_a_short_run_lowers_the_loss_on_a_fixed_batch(media, tmp_path):
+def test_a_scratch_model_starts_as_the_bicubic_upscale(media):
+    """Base output layer at zero, adapter output layers open: no residual at step 0, and the
+    condition already reaches the output (a zero hint would make a saddle with it)."""
+    cfg = tiny_config(media)
+    pipe = build_pipeline(cfg.model, cfg.run.seed)
+    assert not pipe.transformer.proj_out.weight.any()
+    assert all(layer.weight.any() for layer in pipe.adapter.hint_proj)
+    clip = np.asarray(Image.open(media / "texture1.png"))[None, :32, :48]
+    out = pipe(
+        clip, scale=2, num_inference_steps=1, colour_correction="none",
+        generator=torch.Generator().manual_seed(0),
+    ).frames  # fmt: skip
+    lr = from_uint8(clip)[None]
+    bicubic = to_uint8(upscale_bicubic(lr, 64, 96)[0])
+    assert np.abs(out.astype(int) - bicubic.astype(int)).max() <= 1
+
+
+def test_a_short_run_learns_a_residual_beyond_bicubic(media, tmp_path):
+    """From "no residual" (the bicubic upscale), 40 steps learn part of the detail bicubic
+    misses: the loss on a batch the run never sees goes down."""
     cfg = tiny_config(media, run__max_steps=40, optim__batch_size=4)
     before = _fixed_loss(cfg, build_pipeline(cfg.model, cfg.run.seed))
     run = train(cfg, out=tmp_path / "run", echo=None, export=False)
@@ -76,7 +97,7 @@ def test_a_short_run_lowers_the_loss_on_a_fixed_batch(media, tmp_path):
         for name, p in params.items():
             p.copy_(weights[name])
     after = _fixed_loss(cfg, pipe)
-    assert after < 0.2 * before, (before, after)
+    assert after < 0.95 * before, (before, after)  # 0.88 when written
     assert (run / "loss.png").stat().st_size > 1000
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_child(job: dict, timeout: float | None = None) -> dict:
-    """Run `job` in a child interpreter; its result, or {"error": ...}."""
+def child_env() -> dict[str, str]:
+    """The environment of a timed child process: this package importable, no downloads."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), env.get("PYTHONPATH")]))
     env.setdefault("HF_HUB_OFFLINE", "1")
@@ -25,9 +25,14 @@ def run_child(job: dict, timeout: float | None = None) -> dict:
     # lose whole scheduler slices at every parallel region (measured here: one patch-wise
     # step 6x slower with 2 threads than with 1); passive waiting keeps the timings sane.
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    return env
+
+
+def run_child(job: dict, timeout: float | None = None) -> dict:
+    """Run `job` in a child interpreter; its result, or {"error": ...}."""
     cmd = [sys.executable, "-m", "patchvsr.bench.child", json.dumps(job)]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=child_env())
     except subprocess.TimeoutExpired:
         return {"error": f"took longer than {timeout:.0f} s"}
     lines = proc.stdout.strip().splitlines()

@@ -27,6 +27,9 @@ class BenchConfig:
     # Real-scale FLOPs: (height, width) outputs of the real model, `flop_frames` frames.
     flop_sizes: tuple[tuple[int, int], ...] = ((1080, 1920), (1440, 2560), (2160, 3840))
     flop_frames: int = 33
+    # End to end: `upscale --scale 4` of the example clip at this (width, height), seconds long.
+    clip_size: tuple[int, int] = (256, 144)
+    clip_seconds: float = 2.0
     cuda: bool = True  # also time the 1.3B configuration when a CUDA GPU is present
     cuda_steps: int = 2
     notes: tuple[str, ...] = field(default=())
@@ -52,6 +55,8 @@ PRESETS: dict[str, BenchConfig] = {
         batch_sizes=(1, 4),
         repeats=1,
         flop_sizes=((1080, 1920),),
+        clip_size=(64, 36),
+        clip_seconds=0.25,
         cuda=False,
     ),
 }

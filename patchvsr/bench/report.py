@@ -173,6 +173,31 @@ def format_cuda(c: dict) -> str:
     return "\n".join(text)
 
 
+def format_clip(c: dict) -> str:
+    clip, out = c["clip"], c["output"]
+    head = (
+        f"End to end: upscale --scale 4 of a real {clip['width']}x{clip['height']} clip, "
+        f"{clip['frames']} frames at {clip['fps']:g} fps, to {out['width']}x{out['height']} "
+        "(command line, fresh process, model loading included)"
+    )
+    lines = [head]
+    for key, name in (("model", c["model_name"]), ("bicubic", "bicubic")):
+        run = c[key]
+        if "error" in run:
+            lines.append(f"  {name}: {run['error']}")
+            continue
+        line = f"  {name}: {run['seconds']:.1f} s"
+        if "seconds_per_frame" in run:
+            line += (
+                f" ({run['seconds_per_frame']:.2f} s per frame, "
+                f"{run['times_real_time']:.1f}x the clip's duration)"
+            )
+        lines.append(line)
+    if "model_over_bicubic" in c:
+        lines.append(f"  {c['model_name']} / bicubic: {c['model_over_bicubic']:.1f}x")
+    return "\n".join(lines)
+
+
 def format_report(r: dict) -> str:
     m, model = r["machine"], r["model"]
     memory = f", {m['memory_bytes'] / 1024**3:.0f} GB" if m.get("memory_bytes") else ""
@@ -196,6 +221,7 @@ def format_report(r: dict) -> str:
         ("batching", format_batching),
     ):
         sections.append(f"{key}: {r[key]['error']}" if "error" in r[key] else fmt(r[key]))
+    sections.append(format_clip(r["clip"]))
     sections.append(format_cuda(r["cuda"]))
     if "pipeline_1080p" in r["cuda"]:
         sections.append(format_breakdown(r["cuda"]["pipeline_1080p"], MODEL_PARTS))

@@ -11,6 +11,7 @@ from dataclasses import asdict
 import torch
 
 from patchvsr.bench.child import run_child
+from patchvsr.bench.clip import measure_clip
 from patchvsr.bench.config import BenchConfig
 from patchvsr.bench.flops import real_scale_flops
 from patchvsr.bench.scaling import measure_scaling
@@ -64,6 +65,7 @@ def run_suite(cfg: BenchConfig, log: Callable[[str], None] = print) -> dict:
     result["model"] = profile.pop("model", result["model"])
     for key in ("breakdown", "sharing", "batching"):
         result[key] = profile.get(key, profile)  # a failed child's error, in each section
+    result["clip"] = measure_clip(cfg.model, cfg.clip_size, cfg.clip_seconds, cfg.threads, log=log)
     result["cuda"] = _cuda(cfg, log)
     result["machine"]["load_average_end"] = machine()["load_average"]
     result["seconds"] = time.perf_counter() - started

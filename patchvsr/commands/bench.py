@@ -5,7 +5,8 @@
 One run measures, on the same model: wall time and peak memory of patch-wise and full-frame
 upscaling as the output grows (each configuration in its own process), the real 1.3B model's
 FLOPs per step at 1080p/1440p/4K (meta device), where the time of a patch-wise run goes, the
-shared global branch, patch batching, and on a CUDA GPU the 1.3B configuration at 4K.
+shared global branch, patch batching, `upscale --scale 4` of a short real clip end to end (the
+model against bicubic), and on a CUDA GPU the 1.3B configuration at 4K.
 `--quick` takes a few minutes on 2 CPU cores; the full run goes up to the largest output the
 full-frame path finishes.
 """

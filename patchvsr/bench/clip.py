@@ -75,8 +75,9 @@ def measure_clip(
             out = Path(tmp) / f"out-{len(result)}.mp4"
             args = ["upscale", str(clip), "-o", str(out), "--scale", "4", "--model", name]
             run = time_cli(args, threads, timeout)
-            if "error" not in run and probe(out).num_frames != result["clip"]["frames"]:
-                run = {"error": f"the output has {probe(out).num_frames} frames"}
+            written = probe(out).num_frames if "error" not in run else None
+            if written is not None and written != result["clip"]["frames"]:
+                run = {"error": f"the output has {written} frames"}
             result["model" if name == model else "bicubic"] = run
     m, b = result["model"], result["bicubic"]
     if "seconds" in m:

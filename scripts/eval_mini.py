@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -98,9 +98,21 @@ def side_by_side(outputs: dict, name: str, path: Path, size: int = 96, zoom: int
     strip = np.concatenate(
         [np.pad(t, ((0, 0), (0, 4), (0, 0)), constant_values=255) for t in tiles], 1
     )
-    Image.fromarray(strip).resize(
+    picture = Image.fromarray(strip).resize(
         (strip.shape[1] * zoom, strip.shape[0] * zoom), Image.NEAREST
-    ).save(path)
+    )
+    # A white band above the crops with each one's name, so the figure reads on its own.
+    labelled = Image.new("RGB", (picture.width, picture.height + 18), "white")
+    labelled.paste(picture, (0, 18))
+    draw = ImageDraw.Draw(labelled)
+    for i, key in enumerate(keys):
+        label = {"bicubic": "bicubic", "hr": "ground truth"}.get(key)
+        if label is None:
+            steps, strength = key.split(":")
+            label = f"mini, {steps} step{'s' if steps != '1' else ''}"
+            label += "" if float(strength) == 1.0 else f", strength {strength}"
+        draw.text((i * (size + 4) * zoom + 4, 3), label, fill="black")
+    labelled.save(path)
     print(f"{path}: {name}, crop at ({y}, {x}), left to right: {', '.join(keys)}")
 
 

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 from demo.page import build, launch_options
+from patchvsr import viz
 from patchvsr.app_config import DemoSettings
+from patchvsr.video import VideoWriter, read_frames
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIP = ROOT / "assets" / "examples" / "dove_002.mp4"  # 318x180, 32 frames, 16 fps
+# The tests' limits: the example clip fits, their bad inputs do not.
+LIMITS = {
+    "PATCHVSR_DEMO_MODEL": "tiny",
+    "PATCHVSR_MAX_SECONDS": "5",
+    "PATCHVSR_MAX_INPUT": "640x480",
+    "PATCHVSR_MAX_OUTPUT": "1280x720",
+    "PATCHVSR_MAX_FRAMES": "8",
+}
 
 
 def free_port() -> int:
@@ -30,6 +45,24 @@ def serve(settings: DemoSettings):
         **launch_options(settings),
     )
     return demo, f"http://127.0.0.1:{port}/"
+
+
+@contextlib.contextmanager
+def serving(env: dict[str, str], outputs: Path) -> Iterator[str]:
+    """The demo with settings from `env`, writing into `outputs`: yields its URL, then stops."""
+    demo, url = serve(DemoSettings.from_env({**env, "PATCHVSR_OUTPUT_DIR": str(outputs)}))
+    try:
+        yield url
+    finally:
+        demo.close()
+
+
+def write_small_clip(path: Path, frames: int) -> Path:
+    """The example clip's first `frames` frames at 96x54, 16 fps: an upscale takes seconds."""
+    with VideoWriter(path, 96, 54, rate=16) as writer:
+        for frame in read_frames(CLIP, 0, frames):
+            writer.write(viz.resize_rgb(frame, (54, 96)))
+    return path
 
 
 def upscale_args(path, *, model="bicubic", frames=8, scale=2, size="", seed=0, steps=0):

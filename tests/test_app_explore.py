@@ -10,40 +10,23 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pytest
-from app_server import free_port, serve
+from app_server import CLIP, LIMITS, ROOT, free_port, serving
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from patchvsr.app_config import DemoSettings
 from patchvsr.video import VideoWriter
 
-ROOT = Path(__file__).resolve().parent.parent
-CLIP = ROOT / "assets" / "examples" / "dove_002.mp4"  # 318x180, 32 frames, 16 fps
-# The tests' limits: the example clip fits, the bad inputs below do not.
-ENV = {
-    "PATCHVSR_DEMO_MODEL": "tiny",
-    "PATCHVSR_MAX_SECONDS": "5",
-    "PATCHVSR_MAX_INPUT": "640x480",
-    "PATCHVSR_MAX_OUTPUT": "1280x720",
-    "PATCHVSR_MAX_FRAMES": "8",
-}
+ENV = LIMITS
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    settings = DemoSettings.from_env(
-        {**ENV, "PATCHVSR_OUTPUT_DIR": str(tmp_path_factory.mktemp("outputs"))}
-    )
-    demo, url = serve(settings)
-    try:
+    with serving(ENV, tmp_path_factory.mktemp("outputs")) as url:
         yield url
-    finally:
-        demo.close()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from app_server import serve
+from app_server import CLIP, LIMITS, serve, serving, write_small_clip
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
@@ -21,15 +21,7 @@ from patchvsr import viz
 from patchvsr.app_config import DemoSettings, mini_installed
 from patchvsr.video import VideoWriter, probe, read_frames
 
-ROOT = Path(__file__).resolve().parent.parent
-CLIP = ROOT / "assets" / "examples" / "dove_002.mp4"  # 318x180, 32 frames, 16 fps
-ENV = {
-    "PATCHVSR_DEMO_MODEL": "tiny",
-    "PATCHVSR_MAX_SECONDS": "5",
-    "PATCHVSR_MAX_INPUT": "640x480",
-    "PATCHVSR_MAX_OUTPUT": "1280x720",
-    "PATCHVSR_MAX_FRAMES": "8",
-}
+ENV = LIMITS
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +31,8 @@ def outputs(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(outputs):
-    demo, url = serve(DemoSettings.from_env({**ENV, "PATCHVSR_OUTPUT_DIR": str(outputs)}))
-    try:
+    with serving(ENV, outputs) as url:
         yield url
-    finally:
-        demo.close()
 
 
 @pytest.fixture
@@ -53,12 +42,7 @@ def client(server):
 
 @pytest.fixture(scope="module")
 def small_clip(tmp_path_factory) -> Path:
-    """The example clip's first 8 frames at 96x54, 16 fps."""
-    path = tmp_path_factory.mktemp("clips") / "small.mp4"
-    with VideoWriter(path, 96, 54, rate=16) as writer:
-        for frame in read_frames(CLIP, 0, 8):
-            writer.write(viz.resize_rgb(frame, (54, 96)))
-    return path
+    return write_small_clip(tmp_path_factory.mktemp("clips") / "small.mp4", 8)
 
 
 def upscale(

@@ -8,16 +8,10 @@ import re
 from pathlib import Path
 
 import pytest
-from app_server import serve
-
-from patchvsr import viz
-from patchvsr.app_config import DemoSettings
-from patchvsr.video import VideoWriter, read_frames
+from app_server import serving, write_small_clip
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parent.parent
-CLIP = ROOT / "assets" / "examples" / "dove_002.mp4"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -26,14 +20,8 @@ ENV = {"PATCHVSR_DEMO_MODEL": "tiny", "PATCHVSR_MAX_FRAMES": "8"}
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    settings = DemoSettings.from_env(
-        {**ENV, "PATCHVSR_OUTPUT_DIR": str(tmp_path_factory.mktemp("outputs"))}
-    )
-    demo, url = serve(settings)
-    try:
+    with serving(ENV, tmp_path_factory.mktemp("outputs")) as url:
         yield url
-    finally:
-        demo.close()
 
 
 @pytest.fixture(scope="module")
@@ -53,12 +41,7 @@ def page(server):
 
 @pytest.fixture(scope="module")
 def small_clip(tmp_path_factory) -> Path:
-    """The example clip's first 4 frames at 96x54: an upscale of it takes seconds."""
-    path = tmp_path_factory.mktemp("clips") / "small.mp4"
-    with VideoWriter(path, 96, 54, rate=16) as writer:
-        for frame in read_frames(CLIP, 0, 4):
-            writer.write(viz.resize_rgb(frame, (54, 96)))
-    return path
+    return write_small_clip(tmp_path_factory.mktemp("clips") / "small.mp4", 4)
 
 
 def plan_text(page) -> str:

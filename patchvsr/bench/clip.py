@@ -17,10 +17,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
 from patchvsr.bench.child import PACKAGE_ROOT, child_env
+from patchvsr.upscalers import lanczos_resize
 from patchvsr.video import VideoWriter, probe, read_frames
 
 EXAMPLE = PACKAGE_ROOT / "assets" / "examples" / "dove_002.mp4"
@@ -30,11 +28,10 @@ def make_clip(path: Path, width: int, height: int, seconds: float) -> dict:
     """Write the first `seconds` of the example clip at `width` x `height`; describe it."""
     info = probe(EXAMPLE)
     count = max(1, min(info.num_frames, round(seconds * info.fps)))
-    frames = read_frames(EXAMPLE, count=count)
+    frames = lanczos_resize(read_frames(EXAMPLE, count=count), (height, width))
     with VideoWriter(path, width, height, rate=info.rate) as writer:
         for frame in frames:
-            small = Image.fromarray(frame).resize((width, height), Image.Resampling.LANCZOS)
-            writer.write(np.asarray(small))
+            writer.write(frame)
     return {"width": width, "height": height, "frames": count, "fps": float(info.fps)}
 
 

@@ -21,6 +21,12 @@ _SCALE_RANGE = 4.0
 DEFAULT_NUM_FREQS = 8
 
 
+def location_scale(in_hw: tuple[int, int], out_hw: tuple[int, int]) -> float:
+    """The scale factor the location encoding gets: the mean of the two axes' factors, so a
+    non-square resize (1000x564 from 250x141) has one number that both axes agree on."""
+    return (out_hw[0] / in_hw[0] + out_hw[1] / in_hw[1]) / 2
+
+
 def normalized_box(patch: Patch, height: int, width: int) -> tuple[float, float, float, float]:
     """Patch box as fractions of the frame: (y0, x0, y1, x1) in [0, 1]."""
     return (patch.y0 / height, patch.x0 / width, patch.y1 / height, patch.x1 / width)

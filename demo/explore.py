@@ -19,8 +19,9 @@ from patchvsr.app_config import Limits
 from patchvsr.commands.plan import make_plan, output_size, parse_size, plan_report
 from patchvsr.errors import PatchVSRError
 from patchvsr.grid import SCHEMES, WEIGHT_MODES, PatchPlan
+from patchvsr.io.probe import VideoInfo, probe
+from patchvsr.io.reader import read_frame
 from patchvsr.pick import AxesMap, axes_map, patch_at
-from patchvsr.video import VideoInfo, probe, read_frame
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples"
 EXAMPLES = sorted(p for p in EXAMPLES_DIR.iterdir() if p.suffix in (".mp4", ".png", ".jpg"))

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from patchvsr.errors import PatchVSRError
+from patchvsr.io.probe import VideoInfo
 from patchvsr.upscalers import BASELINES
-from patchvsr.video import VideoInfo
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MINI_DIR = REPO_ROOT / "assets" / "patchvsr-mini"

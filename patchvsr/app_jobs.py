@@ -39,17 +39,12 @@ from patchvsr import viz
 from patchvsr.app_config import Limits
 from patchvsr.commands.plan import output_size
 from patchvsr.errors import PatchVSRError
+from patchvsr.io.probe import VideoInfo, is_image_path, probe
+from patchvsr.io.reader import VideoReader, read_frame
+from patchvsr.io.writer import FrameFolderWriter
 from patchvsr.jobs import JobStopped, UpscaleJob, run_job
 from patchvsr.temporal import plan_windows
 from patchvsr.upscalers import BASELINES, Upscaler, bicubic_resize, get_upscaler
-from patchvsr.video import (
-    FrameFolderWriter,
-    VideoInfo,
-    VideoReader,
-    is_image_path,
-    probe,
-    read_frame,
-)
 
 Report = Callable[[float, str], None]  # (fraction done in [0, 1], what is happening)
 Box = tuple[float, float, float, float]  # normalised (y0, x0, y1, x1)

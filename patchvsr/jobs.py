@@ -41,21 +41,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from patchvsr.compare import ComparisonWriter, comparison_size
 from patchvsr.errors import PatchVSRError
+from patchvsr.io.comparison import ComparisonWriter, comparison_size
+from patchvsr.io.output import check_codec, check_output_path, output_kind
+from patchvsr.io.probe import VideoInfo, probe
+from patchvsr.io.reader import VideoReader
+from patchvsr.io.writer import DEFAULT_CODEC, DEFAULT_CRF, open_writer
 from patchvsr.temporal import plan_windows, window_weights
 from patchvsr.upscalers import Upscaler, bicubic_resize
-from patchvsr.video import (
-    DEFAULT_CODEC,
-    DEFAULT_CRF,
-    VideoInfo,
-    VideoReader,
-    check_codec,
-    check_output_path,
-    open_writer,
-    output_kind,
-    probe,
-)
 
 WORK_SUFFIX = ".patchvsr-work"
 MANIFEST_VERSION = 1

@@ -1,7 +1,7 @@
 """Training media: loading videos, images and folders, and media packs.
 
 Sources
-- a video file (read whole with `patchvsr.video`, PyAV);
+- a video file (read whole with `patchvsr.io.reader`, PyAV);
 - an image file, or a folder (every image and video inside, recursively);
 - a media pack (`.npz`, see `write_pack`): the same media in one file, readable with numpy and
   Pillow alone, for machines without PyAV.
@@ -61,7 +61,7 @@ def read_image(path: str | Path) -> np.ndarray:
 
 
 def read_video(path: str | Path, max_frames: int | None = None) -> np.ndarray:
-    from patchvsr.video import read_frames  # PyAV: only needed for video files
+    from patchvsr.io.reader import read_frames  # PyAV: only needed for video files
 
     return read_frames(path, 0, max_frames)
 

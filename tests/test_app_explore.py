@@ -18,7 +18,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from patchvsr.video import VideoWriter
+from patchvsr.io.writer import VideoWriter
 
 ENV = LIMITS
 

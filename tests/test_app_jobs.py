@@ -25,8 +25,9 @@ from patchvsr.app_jobs import (
 )
 from patchvsr.commands.plan import make_plan
 from patchvsr.errors import PatchVSRError
+from patchvsr.io.probe import probe
+from patchvsr.io.reader import read_frames
 from patchvsr.pick import axes_map, patch_at
-from patchvsr.video import probe, read_frames
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIP = ROOT / "assets" / "examples" / "dove_002.mp4"  # 318x180, 32 frames, 16 fps

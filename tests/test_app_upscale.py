@@ -19,7 +19,9 @@ from PIL import Image
 
 from patchvsr import viz
 from patchvsr.app_config import DemoSettings, mini_installed
-from patchvsr.video import VideoWriter, probe, read_frames
+from patchvsr.io.probe import probe
+from patchvsr.io.reader import read_frames
+from patchvsr.io.writer import VideoWriter
 
 ENV = LIMITS
 

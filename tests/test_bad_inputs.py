@@ -39,8 +39,9 @@ from PIL import Image
 
 from patchvsr.app_config import DemoSettings
 from patchvsr.cli import main
+from patchvsr.io.probe import probe
+from patchvsr.io.reader import read_frames
 from patchvsr.upscalers import bicubic_resize
-from patchvsr.video import probe, read_frames
 
 BOMB_SIDE = 16000  # one decoded 16000x16000 RGB frame takes 768 MB
 BOMB = "declared 16000x16000"

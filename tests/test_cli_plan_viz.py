@@ -15,7 +15,7 @@ from patchvsr.cli import main
 from patchvsr.commands.plan import ModelCost, estimate_work, output_size, parse_size
 from patchvsr.errors import PatchVSRError
 from patchvsr.grid import plan_patches
-from patchvsr.video import read_frame
+from patchvsr.io.reader import read_frame
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIP = ROOT / "assets" / "examples" / "dove_002.mp4"  # 318x180, 32 frames

@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 from conftest import audio_duration
 
-from patchvsr.compare import comparison_size, compose, make_comparison, split_position
 from patchvsr.errors import PatchVSRError
+from patchvsr.io.comparison import comparison_size, compose, make_comparison, split_position
+from patchvsr.io.probe import probe
+from patchvsr.io.reader import read_frames
+from patchvsr.io.writer import VideoWriter
 from patchvsr.upscalers import bicubic_resize
-from patchvsr.video import VideoWriter, probe, read_frames
 
 
 def _frames(h: int = 120, w: int = 160) -> tuple[np.ndarray, np.ndarray]:

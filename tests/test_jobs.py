@@ -11,6 +11,8 @@ import pytest
 from conftest import audio_duration
 
 from patchvsr.errors import PatchVSRError
+from patchvsr.io.probe import probe
+from patchvsr.io.reader import read_frames
 from patchvsr.jobs import UpscaleJob, run_job, work_dir_for
 from patchvsr.temporal import plan_windows, window_weights
 from patchvsr.upscalers import (
@@ -20,7 +22,6 @@ from patchvsr.upscalers import (
     bicubic_resize,
     get_upscaler,
 )
-from patchvsr.video import probe, read_frames
 
 
 class Recorder:
@@ -146,7 +147,7 @@ def test_interrupted_encode_leaves_no_output_and_resumes(make_clip, tmp_path, mo
     reference = tmp_path / "ref.mp4"
     run_job(_job(clip, reference), Recorder(window=4))
 
-    import patchvsr.video as video
+    from patchvsr.io import writer as video
 
     original = video.VideoWriter.write
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from patchvsr.grid import plan_patches
+from patchvsr.io.reader import read_frame
 from patchvsr.metrics import (
     psnr_y,
     rgb_to_y,
@@ -17,7 +18,6 @@ from patchvsr.metrics import (
     temporal_consistency,
 )
 from patchvsr.upscalers import bicubic_resize
-from patchvsr.video import read_frame
 
 
 def _smooth_image(h: int = 96, w: int = 128) -> np.ndarray:

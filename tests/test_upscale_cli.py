@@ -17,8 +17,9 @@ from conftest import REPO_ROOT, audio_duration, clip_frame
 from PIL import Image
 
 from patchvsr.cli import main
+from patchvsr.io.probe import probe
+from patchvsr.io.reader import read_frames
 from patchvsr.jobs import work_dir_for
-from patchvsr.video import probe, read_frames
 
 
 def _upscale(*args: str) -> int:

@@ -4,9 +4,9 @@ and frame counts that are not 4n+1, and one-line refusals of bad models."""
 import pytest
 
 from patchvsr.cli import main
+from patchvsr.io.probe import probe
 from patchvsr.models import PatchVSRAdapter
 from patchvsr.runtime import build_tiny, save_pipeline, tiny_adapter_config
-from patchvsr.video import probe
 
 
 def _run(capsys, *argv):

@@ -14,14 +14,10 @@ from conftest import audio_duration, clip_frame, video_pts
 from PIL import Image
 
 from patchvsr.errors import PatchVSRError
-from patchvsr.video import (
-    VideoReader,
-    VideoWriter,
-    check_output_path,
-    probe,
-    read_frame,
-    read_frames,
-)
+from patchvsr.io.output import check_output_path
+from patchvsr.io.probe import probe
+from patchvsr.io.reader import VideoReader, read_frame, read_frames
+from patchvsr.io.writer import VideoWriter
 
 
 def _copy(src, dst, **kwargs) -> None:

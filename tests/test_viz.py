@@ -15,7 +15,7 @@ from PIL import Image
 from patchvsr import viz
 from patchvsr.context import global_view_size
 from patchvsr.grid import WEIGHT_MODES, patch_weights, plan_patches
-from patchvsr.video import read_frame
+from patchvsr.io.reader import read_frame
 
 CLIP = Path(__file__).resolve().parent.parent / "assets" / "examples" / "dove_002.mp4"
 

@@ -24,9 +24,10 @@ OVERHEAD_PARTS = ("fusion", "colour fix", "video I/O", "other")
 
 
 def _video_io():
-    """patchvsr.video's reader and writer, or None where PyAV is not installed."""
+    """patchvsr.io's reader and writer, or None where PyAV is not installed."""
     try:
-        from patchvsr.video import VideoWriter, read_frames
+        from patchvsr.io.reader import read_frames
+        from patchvsr.io.writer import VideoWriter
     except ImportError:
         return None
     return VideoWriter, read_frames

@@ -19,8 +19,9 @@ import numpy as np
 from patchvsr.commands.plan import DEFAULT_PATCH
 from patchvsr.errors import PatchVSRError
 from patchvsr.grid import plan_patches
+from patchvsr.io.probe import probe
+from patchvsr.io.reader import VideoReader
 from patchvsr.metrics import SeamStats, psnr_y, seam_lines, ssim_y, temporal_consistency
-from patchvsr.video import VideoReader, probe
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

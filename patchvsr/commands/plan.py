@@ -250,7 +250,7 @@ def plan_from_args(args: argparse.Namespace, in_size: tuple[int, int]) -> PatchP
 
 def input_size(path: str) -> tuple[int, int]:
     """(height, width) of a video, frame folder or image, read from its header."""
-    from patchvsr.video import probe  # PyAV loads only when a file is given
+    from patchvsr.io.probe import probe  # PyAV loads only when a file is given
 
     info = probe(path)
     return info.height, info.width

@@ -16,11 +16,12 @@ import argparse
 import sys
 
 from patchvsr.commands.plan import DEFAULT_SCALE, output_size, parse_size
-from patchvsr.compare import MODES
 from patchvsr.errors import PatchVSRError
+from patchvsr.io.comparison import MODES
+from patchvsr.io.probe import probe
+from patchvsr.io.writer import DEFAULT_CODEC, DEFAULT_CRF
 from patchvsr.jobs import DEFAULT_MAX_OUTPUT_PIXELS, UpscaleJob, run_job, validate_job
 from patchvsr.upscalers import get_upscaler
-from patchvsr.video import DEFAULT_CODEC, DEFAULT_CRF, probe
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

@@ -54,7 +54,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _check_output(args: argparse.Namespace) -> Path:
-    from patchvsr.video import check_output_path
+    from patchvsr.io.output import check_output_path
 
     output = Path(args.output)
     if output.suffix.lower() not in FIGURE_SUFFIXES:
@@ -67,7 +67,7 @@ def _check_output(args: argparse.Namespace) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from patchvsr import viz
-    from patchvsr.video import read_frame
+    from patchvsr.io.reader import read_frame
 
     # 1. Check every argument before any drawing.
     output = _check_output(args)

@@ -19,17 +19,11 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from patchvsr.errors import PatchVSRError
+from patchvsr.io.output import check_output_path
+from patchvsr.io.probe import VideoInfo, probe
+from patchvsr.io.reader import VideoReader
+from patchvsr.io.writer import DEFAULT_CODEC, DEFAULT_CRF, FrameSink, open_writer
 from patchvsr.upscalers import bicubic_resize
-from patchvsr.video import (
-    DEFAULT_CODEC,
-    DEFAULT_CRF,
-    FrameSink,
-    VideoInfo,
-    VideoReader,
-    check_output_path,
-    open_writer,
-    probe,
-)
 
 MODES = ("auto", "side", "split")
 MAX_SIDE_WIDTH = 4096

@@ -25,11 +25,11 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from patchvsr.degrade import downscale, from_uint8, to_uint8  # noqa: E402
-from patchvsr.media import read_image, read_pack  # noqa: E402
 from patchvsr.metrics import psnr_y, ssim_y  # noqa: E402
 from patchvsr.pipeline import upscale_bicubic  # noqa: E402
 from patchvsr.runtime import MINI_DIR, load_folder  # noqa: E402
+from patchvsr.train.degrade import downscale, from_uint8, to_uint8  # noqa: E402
+from patchvsr.train.media import read_image, read_pack  # noqa: E402
 
 SCALE = 4
 REPO = Path(__file__).resolve().parents[1]

@@ -35,7 +35,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from patchvsr.media import Source, is_benchmark, read_pack, write_pack  # noqa: E402
+from patchvsr.train.media import Source, is_benchmark, read_pack, write_pack  # noqa: E402
 
 OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
 HOLDOUT_STILLS = {"chelsea", "coffee", "fruits"}

@@ -7,10 +7,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from patchvsr import degrade as D
-from patchvsr.data import DataSettings, make_batch, still_clip, video_clip
 from patchvsr.errors import PatchVSRError
-from patchvsr.media import Source, load_sources, read_pack, write_pack
+from patchvsr.train import degrade as D
+from patchvsr.train.data import DataSettings, make_batch, still_clip, video_clip
+from patchvsr.train.media import Source, load_sources, read_pack, write_pack
 
 
 def _textured(height=96, width=128, seed=0):
@@ -210,7 +210,7 @@ def test_missing_or_empty_sources_are_errors(tmp_path):
 def test_worker_processes_prefetch_the_same_batches():
     from itertools import islice
 
-    from patchvsr.data import batches
+    from patchvsr.train.data import batches
 
     inline = list(islice(batches(_sources(), _settings(), 4, start=5, workers=0), 3))
     workers = list(islice(batches(_sources(), _settings(), 4, start=5, workers=2), 3))

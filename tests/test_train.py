@@ -11,16 +11,16 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from patchvsr.cli import main
-from patchvsr.data import as_video, make_batch
-from patchvsr.degrade import from_uint8, to_uint8
 from patchvsr.errors import PatchVSRError
-from patchvsr.media import load_sources
 from patchvsr.pipeline import upscale_bicubic
 from patchvsr.runtime import load_folder
 from patchvsr.train import data_settings, train
-from patchvsr.train_config import load_config
-from patchvsr.train_model import build_pipeline, trainable_parameters
-from patchvsr.train_step import flow_loss
+from patchvsr.train.config import load_config
+from patchvsr.train.data import as_video, make_batch
+from patchvsr.train.degrade import from_uint8, to_uint8
+from patchvsr.train.media import load_sources
+from patchvsr.train.model import build_pipeline, trainable_parameters
+from patchvsr.train.step import flow_loss
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "tiny.toml"
@@ -245,8 +245,8 @@ def test_a_checkpoint_without_optimizer_and_ema_still_resumes(media, tmp_path):
 
 
 def test_timestep_shift_moves_samples_towards_high_noise():
-    from patchvsr.train_config import OptimConfig
-    from patchvsr.train_step import sample_sigmas
+    from patchvsr.train.config import OptimConfig
+    from patchvsr.train.step import sample_sigmas
 
     plain = sample_sigmas(4000, OptimConfig(), torch.Generator().manual_seed(0))
     shifted = sample_sigmas(4000, OptimConfig(timestep_shift=3.0), torch.Generator().manual_seed(0))

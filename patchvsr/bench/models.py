@@ -39,8 +39,8 @@ def bench_pipeline(model: str = "mini") -> tuple[PatchVSRPipeline, dict]:
     "mini" is the shipped model when it is installed, else the same architecture with random
     weights (the training code's own builder), so the benchmark runs on a fresh clone too."""
     if model == "mini" and not (MINI_DIR / "patchvsr.json").exists():
-        from patchvsr.train_config import ModelConfig
-        from patchvsr.train_model import build_scratch
+        from patchvsr.train.config import ModelConfig
+        from patchvsr.train.model import build_scratch
 
         pipe, weights = build_scratch(ModelConfig(), seed=0).to("cpu"), "random"
     elif model == "tiny":

@@ -5,7 +5,7 @@
 
 Writes the run folder (checkpoint, loss curve, sample comparisons, and at the end the EMA
 weights as a pipeline folder usable with `upscale --model DIR/pipeline`); see
-`patchvsr.train`. Configs: `configs/mini.toml`, `configs/tiny.toml`, `configs/wan2.1-1.3b.toml`.
+`patchvsr.train.loop`. Configs: `configs/mini.toml`, `configs/tiny.toml`, `configs/wan2.1-1.3b.toml`.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         raise PatchVSRError(f"--time-budget must be positive, got {args.time_budget}")
     # Imported here: loading torch/diffusers is only worth it once the arguments are good.
     from patchvsr.train import train
-    from patchvsr.train_config import load_config
+    from patchvsr.train.config import load_config
 
     cfg = load_config(args.config)
     run_dir = train(

@@ -29,21 +29,21 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 from safetensors.torch import load_file
 
-from patchvsr.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
-from patchvsr.data import DataSettings, batches
 from patchvsr.errors import PatchVSRError
-from patchvsr.media import load_sources
 from patchvsr.runtime import resolve_device
-from patchvsr.train_config import TrainConfig
-from patchvsr.train_model import (
+from patchvsr.train.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from patchvsr.train.config import TrainConfig
+from patchvsr.train.data import DataSettings, batches
+from patchvsr.train.media import load_sources
+from patchvsr.train.model import (
     EMA,
     build_pipeline,
     export_pipeline,
     set_train_mode,
     trainable_parameters,
 )
-from patchvsr.train_report import plot_losses, sample_comparison
-from patchvsr.train_step import flow_loss
+from patchvsr.train.report import plot_losses, sample_comparison
+from patchvsr.train.step import flow_loss
 
 Log = Callable[[str], None]
 # With a time budget, the pace is timed from this step of a run on (the first steps are

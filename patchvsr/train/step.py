@@ -16,11 +16,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from patchvsr.data import Batch, as_video
 from patchvsr.grid import Patch
 from patchvsr.location import normalized_box
 from patchvsr.pipeline import PatchVSRPipeline, pad_video
-from patchvsr.train_config import OptimConfig
+from patchvsr.train.config import OptimConfig
+from patchvsr.train.data import Batch, as_video
 
 
 def sample_sigmas(n: int, o: OptimConfig, generator: torch.Generator) -> torch.Tensor:

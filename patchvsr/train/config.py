@@ -25,8 +25,8 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from patchvsr.degrade import KINDS
 from patchvsr.errors import PatchVSRError
+from patchvsr.train.degrade import KINDS
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Training clips and batches, drawn from the media of `patchvsr.media`.
+"""Training clips and batches, drawn from the media of `patchvsr.train.media`.
 
 Images are stills; they become short clips with a random camera pan and zoom. Videos give runs
 of consecutive frames (stride 1 or 2) seen through a random zoomed window.
@@ -10,7 +10,7 @@ very batches an uninterrupted run would have seen, and DataLoader workers need n
 What the batch holds is what inference starts from: the LR clip of a whole "scene" (the frame
 the patch lies in), the HR scene it came from, the patch box on the token lattice and the scale.
 The model inputs (condition latent, global view with ROI, location encoding) are built from it
-by the pipeline's own methods (`patchvsr.train_step`).
+by the pipeline's own methods (`patchvsr.train.step`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from patchvsr.degrade import degrade, from_uint8, pick
-from patchvsr.media import Source
+from patchvsr.train.degrade import degrade, from_uint8, pick
+from patchvsr.train.media import Source
 
 # -- clips --------------------------------------------------------------------------------
 

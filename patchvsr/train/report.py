@@ -12,9 +12,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from patchvsr.degrade import downscale, from_uint8, to_uint8  # noqa: E402
 from patchvsr.metrics import psnr_y  # noqa: E402
 from patchvsr.pipeline import PatchVSRPipeline, upscale_bicubic  # noqa: E402
+from patchvsr.train.degrade import downscale, from_uint8, to_uint8  # noqa: E402
 
 
 def smooth(values: Sequence[float], window: int) -> np.ndarray:

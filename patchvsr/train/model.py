@@ -27,7 +27,7 @@ from patchvsr.models.lora import ADAPTER_NAME, add_base_lora
 from patchvsr.models.pixel_codec import PixelUnshuffleCodec
 from patchvsr.pipeline import PatchVSRPipeline
 from patchvsr.runtime import TINY_VAE, load_pipeline, save_pipeline, tiny_adapter_config
-from patchvsr.train_config import ModelConfig
+from patchvsr.train.config import ModelConfig
 
 
 def _adapter_for(transformer: WanTransformer3DModel, m: ModelConfig) -> PatchVSRAdapter:

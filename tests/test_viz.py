@@ -140,13 +140,55 @@ def test_ownership_assigns_every_pixel_to_its_heaviest_patch(plan):
 
 
 def test_location_figure_shows_mask_similarity_and_encodings(plan):
-    fig = viz.location_figure(plan, 19, scale=4.0, in_size=(180, 318))
+    fig = viz.location_figure(plan, 19, in_size=(180, 318), out_size=(720, 1272))
     titles = " ".join(ax.get_title() for ax in fig.axes)
     assert "ROI mask" in titles and "similarity" in titles and "Encodings of all 21" in titles
     assert_rich_picture(png_of(fig))
     mask_ax = next(ax for ax in fig.axes if "ROI mask" in ax.get_title())
     gh, gw = global_view_size(180, 318, 256)
     assert mask_ax.images[0].get_array().shape == (gh, gw)
+
+
+def test_location_encoding_gets_the_same_boxes_and_scale_in_viz_and_pipeline(monkeypatch):
+    """A non-square resize (62x40 to 250x141: x4.03 across, x3.53 down) onto a frame the
+    pipeline pads (to 256x144): the figure encodes exactly the boxes and the scale that the
+    pipeline gives the model. (Small sizes keep the codec's encode quick; 250x141 to 1000x564
+    is x4 on both axes and would not tell the two axes apart.)"""
+    import torch
+
+    from patchvsr import pipeline
+    from patchvsr.runtime import build_tiny
+
+    in_hw, out_hw = (40, 62), (141, 250)
+    seen = []
+
+    def recording(boxes, scales, *args, **kwargs):
+        seen.append((np.asarray(boxes, dtype=np.float32).reshape(-1, 4), scales))
+        return location_encoding(boxes, scales, *args, **kwargs)
+
+    location_encoding = pipeline.location_encoding
+    monkeypatch.setattr(pipeline, "location_encoding", recording)
+    video = np.random.default_rng(0).integers(0, 256, (1, *in_hw, 3), dtype=np.uint8)
+    out = build_tiny()(
+        video,
+        size=out_hw,
+        num_inference_steps=1,
+        patch_size=64,
+        output_type="latent",
+        generator=torch.Generator().manual_seed(0),
+    )
+    plan = out.plan  # the plan that ran, on the padded frame
+    assert (plan.height, plan.width) == (144, 256)
+
+    boxes, scale = viz.location_inputs(plan, in_size=in_hw, out_size=out_hw)
+    assert {s for _, s in seen} == {scale}
+    assert scale == pytest.approx((250 / 62 + 141 / 40) / 2)  # not the width's 250 / 62
+    given = sorted(map(tuple, np.concatenate([b for b, _ in seen]).tolist()))
+    assert given == sorted(map(tuple, np.asarray(boxes, dtype=np.float32).tolist()))
+    assert len(given) == len(plan.patches)
+    # The figure shows the scale of `location_inputs`.
+    fig = viz.location_figure(plan, 0, in_size=in_hw, out_size=out_hw)
+    assert any(f"scale x{scale:g}" in ax.get_title() for ax in fig.axes)
 
 
 def test_context_figure_shows_frame_global_view_and_patch(frame, plan):

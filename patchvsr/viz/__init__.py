@@ -1,0 +1,95 @@
+"""Pictures of the method, one module per family of figures:
+
+- `grid`: the patch grid over a frame;
+- `weights`: how the patch predictions are fused;
+- `location`: the location conditioning (ROI mask and box/scale encoding);
+- `context`: the global view and the local condition of a patch;
+- `compare`: images side by side with zoomed crops;
+- `figure` (the figure object and how it is written) and `draw` (styles and drawing pieces
+  every family shares).
+
+The CLI (`python -m patchvsr viz`), the Gradio demo and the notebooks all draw with these
+functions, so they show the same thing: `from patchvsr import viz; viz.grid_figure(...)`.
+Each returns a matplotlib `Figure` bound to the Agg canvas (see `figure`).
+
+Frames are RGB uint8 arrays (H, W, 3) of the *input* clip; plans are in *output* pixels, on
+the frame the pipeline plans (padding included).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from patchvsr.grid import PatchPlan, WeightMode
+from patchvsr.viz.compare import auto_crop, compare_figure, resize_rgb
+from patchvsr.viz.context import context_figure, global_view_image, patch_condition
+from patchvsr.viz.draw import (
+    HIGHLIGHT,
+    STYLES,
+    check_index,
+    default_patch_index,
+    describe_patch,
+    patch_role,
+)
+from patchvsr.viz.figure import (
+    DEFAULT_DPI,
+    PatchVSRFigure,
+    figure_to_array,
+    figure_to_png,
+    new_figure,
+    save_figure,
+)
+from patchvsr.viz.grid import grid_figure
+from patchvsr.viz.location import location_figure, location_inputs
+from patchvsr.viz.weights import ownership, weights_figure
+
+
+def figure_set(
+    frame: np.ndarray,
+    plan: PatchPlan,
+    index: int | None = None,
+    mode: WeightMode = "paper",
+    out_size: tuple[int, int] | None = None,
+) -> dict[str, Figure]:
+    """The four pictures of one patch of a plan over one input frame, keyed "grid",
+    "weights", "location", "context": what the demo shows and a notebook can show.
+
+    `out_size` = (height, width) of the output, which sets the location encoding's scale;
+    by default the plan's frame (right when the plan is not padded)."""
+    index = default_patch_index(plan) if index is None else check_index(plan, index)
+    in_size = frame.shape[:2]
+    out_size = out_size or (plan.height, plan.width)
+    return {
+        "grid": grid_figure(frame, plan, highlight=index),
+        "weights": weights_figure(plan, index, mode, frame),
+        "location": location_figure(plan, index, in_size=in_size, out_size=out_size),
+        "context": context_figure(frame, plan, index),
+    }
+
+
+__all__ = [
+    "DEFAULT_DPI",
+    "HIGHLIGHT",
+    "STYLES",
+    "PatchVSRFigure",
+    "auto_crop",
+    "compare_figure",
+    "context_figure",
+    "default_patch_index",
+    "describe_patch",
+    "figure_set",
+    "figure_to_array",
+    "figure_to_png",
+    "global_view_image",
+    "grid_figure",
+    "location_figure",
+    "location_inputs",
+    "new_figure",
+    "ownership",
+    "patch_condition",
+    "patch_role",
+    "resize_rgb",
+    "save_figure",
+    "weights_figure",
+]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -47,17 +47,6 @@ class VideoInfo:
     time_base: Fraction = Fraction(1, 25)
     rate: Fraction = Fraction(25)
     codec: str = ""
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """(width, height)."""
-        return (self.width, self.height)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["time_base"] = str(self.time_base)
-        d["rate"] = str(self.rate)
-        return d
 
 
 def cannot_read(path: str | Path, why: str) -> PatchVSRError:

@@ -148,23 +148,14 @@ class VideoReader:
             )
 
 
-def iter_frames(
-    path: str | Path, start: int = 0, count: int | None = None, **kwargs
-) -> Iterator[np.ndarray]:
-    """RGB frames of `path` one at a time (streaming)."""
-    with VideoReader(path, **kwargs) as reader:
-        for _, _, rgb in reader.frames(start, count):
-            yield rgb
-
-
 def read_frames(path: str | Path, start: int = 0, count: int | None = None, **kwargs) -> np.ndarray:
     """Frames `start .. start+count-1` of a video, frame folder or image as one
     `(F, H, W, 3) uint8` RGB array. Holds them all: for long videos use `VideoReader`."""
-    frames = list(iter_frames(path, start, count, **kwargs))
+    with VideoReader(path, **kwargs) as reader:
+        frames = [rgb for _, _, rgb in reader.frames(start, count)]
     if not frames:
-        info = probe(path, **kwargs)
         raise cannot_read(
-            path, f"no frames in range start={start} (the input has {info.num_frames})"
+            path, f"no frames in range start={start} (the input has {reader.info.num_frames})"
         )
     return np.stack(frames)
 

@@ -33,8 +33,6 @@ from patchvsr.viz.draw import (
     patch_role,
 )
 from patchvsr.viz.figure import (
-    DEFAULT_DPI,
-    PatchVSRFigure,
     figure_to_array,
     figure_to_png,
     new_figure,
@@ -69,10 +67,8 @@ def figure_set(
 
 
 __all__ = [
-    "DEFAULT_DPI",
     "HIGHLIGHT",
     "STYLES",
-    "PatchVSRFigure",
     "auto_crop",
     "compare_figure",
     "context_figure",

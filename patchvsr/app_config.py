@@ -41,7 +41,7 @@ def cuda_available() -> bool:
 
 
 def mini_installed() -> bool:
-    return (MINI_DIR / "patchvsr.json").exists()
+    return (MINI_DIR / "model_index.json").exists()
 
 
 def _size(text: str, variable: str) -> tuple[int, int]:

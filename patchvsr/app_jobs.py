@@ -177,7 +177,7 @@ def make_upscaler(name: str, steps: int | None, strength: float | None, colour: 
     """A baseline, or a PatchVSR model (loaded once and kept) with these options."""
     if name in BASELINES:
         return get_upscaler(name)
-    from patchvsr.runtime import PatchVSRUpscaler
+    from patchvsr.upscalers import PatchVSRUpscaler
 
     return PatchVSRUpscaler(_pipeline(name), name, steps or None, strength or None, colour=colour)
 

@@ -3,34 +3,47 @@
 The low-resolution clip is upscaled (bicubic) to the output size and encoded onto one latent
 canvas. At every denoising step the model runs on every patch of the grid (base + auxiliary
 seam patches, batched by size) and the predictions are fused on the canvas with the grid's
-weights (the paper's multi-patch joint modulation), then the scheduler takes one step on the
-whole canvas. The global branch sees the whole clip at the base size; it runs once per step
-and is shared by all patches.
+weights (the paper's multi-patch joint modulation, `patchvsr.fusion`), then the scheduler takes
+one step on the whole canvas. The global branch sees the whole clip at the base size; it runs
+once per step and is shared by all patches.
+
+A diffusers pipeline: its settings (base size, temporal window and overlap, default steps and
+strength) are its registered config, and `save_pretrained` / `from_pretrained` round-trip it,
+the fixed prompt's embedding included (`PromptEmbedding`). `from_pretrained` also takes the
+hub's Wan2.1 layout (`patchvsr.loading`).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from diffusers import DiffusionPipeline, FlowMatchEulerDiscreteScheduler, WanTransformer3DModel
 from diffusers.utils import BaseOutput
 
+from patchvsr import fusion, loading
 from patchvsr.codec import LatentCodec
 from patchvsr.colorfix import colour_fix
 from patchvsr.context import global_view
 from patchvsr.errors import PatchVSRError
-from patchvsr.grid import PatchPlan, patch_weights, plan_patches
-from patchvsr.location import location_encoding, normalized_box
+from patchvsr.frames import as_video, pad_video, upscale_bicubic, video_to_frames
+from patchvsr.grid import PatchPlan, patch_weights
+from patchvsr.location import location_encoding, location_scale
 from patchvsr.memory import available_bytes, check_fits, patch_activation_bytes
 from patchvsr.models import PatchVSRAdapter, PatchVSRTransformer
+from patchvsr.models.configs import PlanGeometry
+from patchvsr.models.prompt import PromptEmbedding
+from patchvsr.request import output_size, plan_for
 from patchvsr.temporal import plan_windows, window_weights
+from patchvsr.window import DenoiseSettings, Window
 
+# (done, total, what): denoising steps done over all windows of the call
 Progress = Callable[[int, int, str], None]
+
+__all__ = ["PatchVSROutput", "PatchVSRPipeline", "pad_video", "upscale_bicubic"]
 
 
 @dataclass
@@ -42,46 +55,10 @@ class PatchVSROutput(BaseOutput):
     plan: PatchPlan
 
 
-def to_video_tensor(video) -> torch.Tensor:
-    """(F, H, W, 3) uint8 array/tensor, or (1, 3, F, H, W) float in [-1, 1] -> the latter."""
-    if isinstance(video, np.ndarray):
-        video = torch.from_numpy(np.ascontiguousarray(video))
-    if not isinstance(video, torch.Tensor):
-        raise PatchVSRError("video must be a (F, H, W, 3) uint8 array or a (1, 3, F, H, W) tensor")
-    if video.dtype == torch.uint8:
-        if video.ndim != 4 or video.shape[-1] != 3:
-            raise PatchVSRError(f"expected frames of shape (F, H, W, 3), got {tuple(video.shape)}")
-        return video.permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0
-    if video.ndim != 5 or video.shape[:2] != (1, 3):
-        raise PatchVSRError(f"expected a (1, 3, F, H, W) tensor, got {tuple(video.shape)}")
-    return video.float()
-
-
-def to_uint8_frames(video: torch.Tensor) -> np.ndarray:
-    """(1, 3, F, H, W) in [-1, 1] -> (F, H, W, 3) uint8."""
-    frames = ((video[0].clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
-    return frames.permute(1, 2, 3, 0).cpu().numpy()
-
-
-def resolve_size(
-    in_hw: tuple[int, int], scale: float | None, size: tuple[int, int] | None
-) -> tuple[int, int]:
-    """Output (H, W) from a scale factor or an explicit size."""
-    if (scale is None) == (size is None):
-        raise PatchVSRError("give exactly one of scale and size")
-    if scale is not None:
-        if not scale > 0:
-            raise PatchVSRError(f"scale must be positive, got {scale}")
-        return max(1, round(in_hw[0] * scale)), max(1, round(in_hw[1] * scale))
-    if size[0] <= 0 or size[1] <= 0:
-        raise PatchVSRError(f"output size must be positive, got {size[1]}x{size[0]}")
-    return int(size[0]), int(size[1])
-
-
 class PatchVSRPipeline(DiffusionPipeline):
     model_cpu_offload_seq = "adapter->transformer->vae"
     # Without this diffusers leaves a component that defaults to None out of `.to()`.
-    _optional_components = ["adapter"]
+    _optional_components = ["adapter", "prompt"]
 
     def __init__(
         self,
@@ -89,18 +66,53 @@ class PatchVSRPipeline(DiffusionPipeline):
         vae: torch.nn.Module,
         scheduler: FlowMatchEulerDiscreteScheduler,
         adapter: PatchVSRAdapter | None = None,
+        prompt: PromptEmbedding | None = None,
+        base_size: int = 512,
+        window: int = 33,
+        window_overlap: int = 8,
+        default_steps: int = 4,
+        default_strength: float = 1.0,
     ) -> None:
+        """`base_size`: the base model's training resolution, the size of patches and of the
+        global view; `window` frames per temporal window, consecutive ones sharing
+        `window_overlap`; `default_steps` and `default_strength` what `__call__` runs when
+        not told."""
         super().__init__()
         self.register_modules(
-            transformer=transformer, vae=vae, scheduler=scheduler, adapter=adapter
+            transformer=transformer, vae=vae, scheduler=scheduler, adapter=adapter, prompt=prompt
         )
-        self.prompt_embeds: torch.Tensor | None = None  # (1, L, text_dim), the fixed prompt
-        self.base_size = 512  # the base model's training resolution: patch and global view size
-        self.window = 33  # frames per temporal window
-        self.window_overlap = 8
+        self.register_to_config(
+            base_size=base_size,
+            window=window,
+            window_overlap=window_overlap,
+            default_steps=default_steps,
+            default_strength=default_strength,
+        )
         self._model: PatchVSRTransformer | None = None
 
     # -- set-up -----------------------------------------------------------------------------
+
+    @classmethod
+    def from_pretrained(
+        cls, source: str | Path, adapter: str | Path | None = None, **kwargs
+    ) -> PatchVSRPipeline:
+        """A saved PatchVSR pipeline (a folder or hub id), or the hub's Wan2.1 layout. Only
+        safetensors are read. `adapter` (a folder or hub id) replaces the saved adapter;
+        `dtype` applies to all but the autoencoder, which stays fp32."""
+        return loading.load(cls, source, adapter, **kwargs)
+
+    def save_pretrained(self, save_directory: str | Path, **kwargs) -> None:
+        kwargs.setdefault("safe_serialization", True)
+        super().save_pretrained(save_directory, **kwargs)
+
+    @property
+    def prompt_embeds(self) -> torch.Tensor | None:
+        """The fixed prompt's embedding (1, L, text_dim)."""
+        return None if self.prompt is None else self.prompt.embeds
+
+    @prompt_embeds.setter
+    def prompt_embeds(self, embeds: torch.Tensor) -> None:
+        self.register_modules(prompt=PromptEmbedding.of(embeds).to(embeds.device))
 
     @property
     def codec(self) -> LatentCodec:
@@ -121,16 +133,25 @@ class PatchVSRPipeline(DiffusionPipeline):
         """Pixels per transformer token: boxes on this lattice map onto whole tokens."""
         return self.codec.spatial * self.transformer.config.patch_size[1]
 
-    def plan(
-        self, height: int, width: int, patch_size: int | None = None, scheme: str = "paper"
+    @property
+    def geometry(self) -> PlanGeometry:
+        return PlanGeometry(self.config.base_size, self.align)
+
+    def plan_for(
+        self,
+        out_hw: tuple[int, int],
+        patch_size: int | None = None,
+        scheme: str = "paper",
+        overlap: float | None = None,
+        full_frame: bool = False,
     ) -> PatchPlan:
-        """The patch plan (pixels) for an output of height x width, on the padded frame."""
-        align = self.align
-        patch = patch_size or self.base_size
-        if patch % align:
-            raise PatchVSRError(f"patch size must be a multiple of {align}, got {patch}")
-        ph, pw = -(-height // align) * align, -(-width // align) * align
-        return plan_patches(ph, pw, patch, scheme, align=align)
+        """The patch plan (pixels, on the padded frame) `__call__` runs for an output of
+        `out_hw`: `patchvsr.request.plan_for` with this model's geometry."""
+        return plan_for(self.geometry, out_hw, patch_size, scheme, overlap, full_frame)
+
+    def windows_for(self, num_frames: int) -> list[tuple[int, int]]:
+        """The temporal windows [start, stop) a clip of `num_frames` is denoised in."""
+        return plan_windows(num_frames, self.config.window, self.config.window_overlap)
 
     # -- the model on a batch of patches -----------------------------------------------------
 
@@ -149,19 +170,14 @@ class PatchVSRPipeline(DiffusionPipeline):
         of the global view (None without an adapter)."""
         codec = self.codec
         dtype = self.transformer.dtype
-        num_frames = lr.shape[2]
+        frames = codec.padded_frames(lr.shape[2])
         up = upscale_bicubic(lr, *out_hw)
-        padded = pad_video(up, *canvas_hw, codec.padded_frames(num_frames))
         codec.maybe_tile(*canvas_hw)
-        z_lr = codec.encode(padded).to(dtype)
+        z_lr = codec.encode(pad_video(up, *canvas_hw, frames)).to(dtype)
         glob = None
         if self.adapter is not None:
-            g = global_view(
-                pad_video(lr, lr.shape[3], lr.shape[4], codec.padded_frames(num_frames)),
-                self.base_size,
-                self.align,
-            )
-            glob = codec.encode(g).to(dtype)
+            whole = pad_video(lr, *lr.shape[3:], frames)
+            glob = codec.encode(global_view(whole, self.config.base_size, self.align)).to(dtype)
         return up, z_lr, glob
 
     def augment_condition(self, z_lr: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
@@ -195,36 +211,94 @@ class PatchVSRPipeline(DiffusionPipeline):
             boxes=boxes,
         )
 
-    def _predict(
-        self,
-        latents: torch.Tensor,  # (1, C, f, Hl, Wl) the canvas
-        cond: torch.Tensor,  # (1, C, f, Hl, Wl) noise-augmented condition latents
-        timestep: torch.Tensor,
-        plan_latent: PatchPlan,
-        weights: list[torch.Tensor],
-        context,
-        scale: float,
-        batch_size: int,
-        shape_hw: tuple[int, int],
-    ) -> torch.Tensor:
-        """Evaluate every patch and fuse the predictions on the canvas (joint modulation)."""
-        fused = torch.zeros_like(latents)
-        groups: dict[tuple[int, int], list[int]] = defaultdict(list)
-        for i, p in enumerate(plan_latent.patches):
-            groups[(p.height, p.width)].append(i)
-        for indices in groups.values():
-            for start in range(0, len(indices), batch_size):
-                chunk = [plan_latent.patches[i] for i in indices[start : start + batch_size]]
-                n = len(chunk)
-                x = torch.cat([latents[..., p.y0 : p.y1, p.x0 : p.x1] for p in chunk])
-                c = torch.cat([cond[..., p.y0 : p.y1, p.x0 : p.x1] for p in chunk])
-                boxes = torch.tensor(
-                    [normalized_box(p, *shape_hw) for p in chunk], dtype=torch.float32
-                )
-                out = self.predict_patches(x, c, timestep.expand(n), boxes, context, scale)
-                for p, pred, i in zip(chunk, out, indices[start : start + batch_size], strict=True):
-                    fused[0, :, :, p.y0 : p.y1, p.x0 : p.x1] += pred * weights[i]
-        return fused
+    # -- one window -------------------------------------------------------------------------
+
+    def prepare_window(
+        self, lr: torch.Tensor, out_hw: tuple[int, int], plan: PatchPlan, run: DenoiseSettings
+    ) -> Window:
+        """Encode a window's frames (1, 3, F, h, w) and set up its schedule."""
+        dtype = self.transformer.dtype
+        # 3. Upscale (bicubic), pad to the token lattice and the codec's frame rule, encode
+        up, z_lr, glob = self.encode_inputs(lr, out_hw, (plan.height, plan.width))
+
+        # 4. Plan in latent units, weights on the latent canvas
+        plan_latent = plan.scaled(self.codec.spatial)
+        weights = [
+            torch.from_numpy(w).to(z_lr.device, dtype)
+            for w in patch_weights(plan_latent, run.weight_mode)
+        ]
+
+        # 5. Prepare latents: noise, the noise-augmented condition, the start point
+        def randn() -> torch.Tensor:
+            noise = torch.randn(z_lr.shape, generator=run.generator, device="cpu")
+            return noise.to(z_lr.device, dtype)
+
+        noise = randn()
+        cond = self.augment_condition(z_lr, randn()) if self.adapter is not None else z_lr
+        residual = self.adapter is not None and self.adapter.config.predict_residual
+        # N evenly spaced noise levels from 1 down to 1/N, then 0 (as the Wan and Flux pipelines
+        # do): the scheduler's default ends at 1/1000, wasting the last step on no noise.
+        steps = run.num_inference_steps
+        self.scheduler.set_timesteps(
+            sigmas=np.linspace(1.0, 1.0 / steps, steps), device=z_lr.device
+        )
+        first = steps - max(1, round(steps * run.strength))
+        self.scheduler.set_begin_index(first)
+        start = torch.zeros_like(z_lr) if residual else z_lr
+        sigma = self.scheduler.sigmas[first].to(dtype)
+        return Window(
+            num_frames=lr.shape[2],
+            out_hw=out_hw,
+            scale=location_scale(lr.shape[3:], out_hw),
+            plan=plan,
+            plan_latent=plan_latent,
+            weights=weights,
+            upscaled=up,
+            z_lr=z_lr,
+            cond=cond,
+            glob=glob,
+            latents=(1.0 - sigma) * start + sigma * noise,
+            timesteps=self.scheduler.timesteps[first:],
+            residual=residual,
+            batch_size=run.batch_size,
+        )
+
+    def step_patches(self, window: Window) -> list[int]:
+        """The patches one denoising step evaluates: all of them."""
+        return list(range(len(window.plan_latent.patches)))
+
+    def denoise_step(self, window: Window, t: torch.Tensor) -> torch.Tensor:
+        """One denoising step on the whole canvas: the global branch once, every patch of
+        `step_patches`, fused (`fusion.fuse_patches`), one scheduler step. Returns the new
+        latents (and leaves `window` as it was)."""
+        dtype = window.latents.dtype
+        t_batch = t.reshape(1).to(dtype)
+        context = None
+        if window.glob is not None:
+            text = self.prompt_embeds.to(window.latents.device, dtype)
+            context = self.model.encode_global(window.glob, t_batch, text)
+
+        def predict(x: torch.Tensor, c: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+            return self.predict_patches(x, c, t_batch.expand(len(x)), boxes, context, window.scale)
+
+        pred = fusion.fuse_patches(
+            predict,
+            window.latents,
+            window.cond,
+            window.plan_latent,
+            window.weights,
+            self.step_patches(window),
+            window.batch_size,
+        )
+        return self.scheduler.step(pred, t, window.latents, return_dict=False)[0]
+
+    def decode_window(self, window: Window, colour_correction: str = "wavelet") -> torch.Tensor:
+        """Decode, crop the padding, correct colours against the upscaled input."""
+        z = window.latents + window.z_lr if window.residual else window.latents
+        out_h, out_w = window.out_hw
+        video = self.codec.decode(z.to(self.vae.dtype)).float()
+        video = video[:, :, : window.num_frames, :out_h, :out_w]
+        return colour_fix(video, window.upscaled.float(), colour_correction).clamp(-1, 1)
 
     # -- __call__ ---------------------------------------------------------------------------
 
@@ -234,8 +308,8 @@ class PatchVSRPipeline(DiffusionPipeline):
         video,
         scale: float | None = None,
         size: tuple[int, int] | None = None,
-        num_inference_steps: int = 4,
-        strength: float = 1.0,
+        num_inference_steps: int | None = None,
+        strength: float | None = None,
         patch_size: int | None = None,
         scheme: str = "paper",
         weight_mode: str = "paper",
@@ -246,190 +320,72 @@ class PatchVSRPipeline(DiffusionPipeline):
         full_frame: bool = False,
         progress: Progress | None = None,
     ) -> PatchVSROutput:
-        """Upscale `video` ((F, H, W, 3) uint8, or (1, 3, F, H, W) in [-1, 1]).
+        """Upscale `video` ((F, H, W, 3) uint8, or (1, 3, F, H, W) in [-1, 1]) by `scale` or
+        to `size` (H, W).
 
+        `num_inference_steps` and `strength` default to the model's own (its config).
         `strength` 1.0 starts from pure noise (the full schedule); lower values start from the
         noised low-resolution latent and run only the last `strength` of the steps.
         `full_frame` runs the model once on the whole canvas instead of patch by patch (the
         baseline the paper improves on; same model, for comparisons)."""
         # 1. Check inputs
+        steps = self.config.default_steps if num_inference_steps is None else num_inference_steps
+        strength = self.config.default_strength if strength is None else strength
         if self.prompt_embeds is None:
-            raise PatchVSRError(
-                "the pipeline has no prompt embedding; load it with patchvsr.runtime"
-            )
+            raise PatchVSRError("the pipeline has no prompt embedding (set `prompt_embeds`)")
         if not 0.0 < strength <= 1.0:
             raise PatchVSRError(f"strength must be in (0, 1], got {strength}")
-        if num_inference_steps < 1:
-            raise PatchVSRError(f"steps must be at least 1, got {num_inference_steps}")
+        if steps < 1:
+            raise PatchVSRError(f"steps must be at least 1, got {steps}")
         if output_type not in ("np", "pt", "latent"):
             raise PatchVSRError(f"output_type must be np, pt or latent, got {output_type!r}")
-        lr = to_video_tensor(video).to(self.device)
-        _, _, num_frames, in_h, in_w = lr.shape
-        out_h, out_w = resolve_size((in_h, in_w), scale, size)
-        scale_factor = (out_h / in_h + out_w / in_w) / 2
-        if full_frame:
-            # One patch as large as the (padded) frame: the same model on the whole canvas.
-            whole = -(-max(out_h, out_w) // self.align) * self.align
-            plan = self.plan(out_h, out_w, whole, "tiles")
-        else:
-            plan = self.plan(out_h, out_w, patch_size, scheme)
-        codec = self.codec
-        check_fits(self, plan, min(num_frames, self.window), batch_size or 1)
-        batch_size = batch_size or self.auto_batch_size(plan)
+        if (scale is None) == (size is None):
+            raise PatchVSRError("give exactly one of scale and size")
+        lr = as_video(video).to(self.device)
+        num_frames = lr.shape[2]
+        out_hw = output_size(tuple(lr.shape[3:]), scale, size)
+        plan = self.plan_for(out_hw, patch_size, scheme, full_frame=full_frame)
+        check_fits(self, plan, min(num_frames, self.config.window), batch_size or 1)
+        run = DenoiseSettings(
+            steps,
+            strength,
+            weight_mode,
+            colour_correction,
+            batch_size or self.auto_batch_size(plan),
+            generator,
+        )
 
         # 2. Temporal windows: each is denoised on its own and cross-faded into the result
-        spans = plan_windows(num_frames, self.window, self.window_overlap)
-        blend = window_weights(spans, num_frames)
+        spans = self.windows_for(num_frames)
         if output_type == "latent" and len(spans) > 1:
-            raise PatchVSRError(f"latent output needs a clip of at most {self.window} frames")
+            raise PatchVSRError(
+                f"latent output needs a clip of at most {self.config.window} frames"
+            )
+        blend = window_weights(spans, num_frames)
         result = None
         for k, (start, stop) in enumerate(spans):
-            done = self._upscale_window(
-                lr[:, :, start:stop],
-                (out_h, out_w),
-                plan,
-                codec,
-                num_inference_steps,
-                strength,
-                weight_mode,
-                generator,
-                batch_size,
-                scale_factor,
-                colour_correction,
-                progress,
-                (k, len(spans)),
-                decode=output_type != "latent",
-            )
+            window = self.prepare_window(lr[:, :, start:stop], out_hw, plan, run)
+            # 6. Denoising loop: every patch at every step, fused on one canvas
+            total = len(window.timesteps)
+            for i, t in enumerate(window.timesteps):
+                window.latents = self.denoise_step(window, t)
+                if progress is not None:
+                    what = f"step {i + 1}/{total}, {len(plan.patches)} patches"
+                    progress(k * total + i + 1, len(spans) * total, what)
             if output_type == "latent":
-                return PatchVSROutput(frames=done, plan=plan)
+                z = window.latents + window.z_lr if window.residual else window.latents
+                return PatchVSROutput(frames=z, plan=plan)
+            # 7. Decode, crop the padding, correct colours; cross-fade into the result
+            done = self.decode_window(window, colour_correction)
             if result is None:
-                result = torch.zeros(
-                    1, 3, num_frames, out_h, out_w, dtype=done.dtype, device=done.device
-                )
-            result[:, :, start:stop] += done * torch.as_tensor(
-                blend[k], dtype=done.dtype, device=done.device
-            ).view(1, 1, -1, 1, 1)
+                result = done.new_zeros(1, 3, num_frames, *out_hw)
+            weight = torch.as_tensor(blend[k], dtype=done.dtype, device=done.device)
+            result[:, :, start:stop] += done * weight.view(1, 1, -1, 1, 1)
 
-        frames = to_uint8_frames(result) if output_type == "np" else result
+        frames = video_to_frames(result) if output_type == "np" else result
         return PatchVSROutput(frames=frames, plan=plan)
-
-    def _upscale_window(
-        self,
-        lr: torch.Tensor,
-        out_hw: tuple[int, int],
-        plan: PatchPlan,
-        codec: LatentCodec,
-        num_inference_steps: int,
-        strength: float,
-        weight_mode: str,
-        generator: torch.Generator | None,
-        batch_size: int,
-        scale_factor: float,
-        colour_correction: str,
-        progress: Progress | None,
-        window: tuple[int, int],
-        decode: bool = True,
-    ) -> torch.Tensor:
-        out_h, out_w = out_hw
-        num_frames = lr.shape[2]
-        dtype = self.transformer.dtype
-
-        # 3. Upscale (bicubic), pad to the token lattice and the codec's frame rule, encode
-        up, z_lr, glob = self.encode_inputs(lr, (out_h, out_w), (plan.height, plan.width))
-
-        # 4. Plan in latent units, weights on the latent canvas
-        plan_latent = plan.scaled(codec.spatial)
-        weights = [
-            torch.from_numpy(w).to(z_lr.device, dtype)
-            for w in patch_weights(plan_latent, weight_mode)
-        ]
-
-        # 5. Prepare latents: noise, the noise-augmented condition, the start point
-        noise = torch.randn(z_lr.shape, generator=generator, device="cpu", dtype=torch.float32).to(
-            z_lr.device, dtype
-        )
-        cond = z_lr
-        residual = self.adapter is not None and self.adapter.config.predict_residual
-        if self.adapter is not None:
-            cond_noise = torch.randn(z_lr.shape, generator=generator, device="cpu").to(
-                z_lr.device, dtype
-            )
-            cond = self.augment_condition(z_lr, cond_noise)
-        # N evenly spaced noise levels from 1 down to 1/N, then 0 (as the Wan and Flux pipelines
-        # do): the scheduler's default ends at 1/1000, wasting the last step on no noise.
-        sigmas = np.linspace(1.0, 1.0 / num_inference_steps, num_inference_steps)
-        self.scheduler.set_timesteps(sigmas=sigmas, device=z_lr.device)
-        timesteps = self.scheduler.timesteps
-        first = num_inference_steps - max(1, round(num_inference_steps * strength))
-        timesteps = timesteps[first:]
-        self.scheduler.set_begin_index(first)
-        start = torch.zeros_like(z_lr) if residual else z_lr
-        sigma = self.scheduler.sigmas[first].to(dtype)
-        latents = (1.0 - sigma) * start + sigma * noise
-
-        # 6. Denoising loop: every patch at every step, fused on one canvas
-        total = len(timesteps)
-        for i, t in enumerate(timesteps):
-            t_batch = t.reshape(1).to(dtype)
-            context = (
-                self.model.encode_global(glob, t_batch, self.prompt_embeds.to(z_lr.device, dtype))
-                if glob is not None
-                else None
-            )
-            pred = self._predict(
-                latents,
-                cond,
-                t_batch,
-                plan_latent,
-                weights,
-                context,
-                scale_factor,
-                batch_size,
-                (plan_latent.height, plan_latent.width),
-            )
-            latents = self.scheduler.step(pred, t, latents, return_dict=False)[0]
-            if progress is not None:
-                progress(
-                    window[0] * total + i + 1,
-                    window[1] * total,
-                    f"step {i + 1}/{total}, {len(plan.patches)} patches",
-                )
-
-        # 7. Decode, crop the padding, correct colours against the upscaled input
-        z = latents + z_lr if residual else latents
-        if not decode:
-            return z
-        video = codec.decode(z.to(self.vae.dtype)).float()[:, :, :num_frames, :out_h, :out_w]
-        return colour_fix(video, up.float(), colour_correction).clamp(-1, 1)
 
     def auto_batch_size(self, plan: PatchPlan) -> int:
         """Patches per forward pass: as many as a quarter of the free memory holds, at most 8."""
-        per_patch = patch_activation_bytes(self, plan, self.window)
+        per_patch = patch_activation_bytes(self, plan, self.config.window)
         return int(max(1, min(8, available_bytes(self.device) // 4 // max(per_patch, 1))))
-
-
-def upscale_bicubic(video: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Bicubic resize of every frame of (B, C, F, H, W)."""
-    b, c, f, h, w = video.shape
-    frames = video.transpose(1, 2).reshape(b * f, c, h, w)
-    out = F.interpolate(
-        frames,
-        size=(height, width),
-        mode="bicubic",
-        align_corners=False,
-        antialias=(height < h or width < w),
-    )
-    return out.reshape(b, f, c, height, width).transpose(1, 2)
-
-
-def pad_video(video: torch.Tensor, height: int, width: int, frames: int) -> torch.Tensor:
-    """Replicate-pad (B, C, F, H, W) at the bottom/right and at the end in time."""
-    _, _, f, h, w = video.shape
-    if (h, w) != (height, width):
-        b = video.shape[0]
-        flat = video.transpose(1, 2).reshape(b * f, video.shape[1], h, w)
-        flat = F.pad(flat, (0, width - w, 0, height - h), mode="replicate")
-        video = flat.reshape(b, f, -1, height, width).transpose(1, 2)
-    if frames > f:
-        video = torch.cat([video, video[:, :, -1:].expand(-1, -1, frames - f, -1, -1)], dim=2)
-    return video

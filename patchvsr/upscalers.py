@@ -9,14 +9,11 @@ so they are selected exactly like a model: `--model bicubic`.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 from PIL import Image
-
-from patchvsr.errors import PatchVSRError
 
 Progress = Callable[[int, int, str], None]
 BASELINES = ("bicubic", "lanczos")
@@ -121,29 +118,80 @@ class LanczosUpscaler(_Baseline):
         return lanczos_resize(frames, out_size)
 
 
-def get_upscaler(name: str, **options: object) -> Upscaler:
+class PatchVSRUpscaler:
+    """A loaded pipeline behind the `Upscaler` interface. None for `steps`, `strength` and
+    `patch_size` means the model's own."""
+
+    def __init__(
+        self,
+        pipe,
+        name: str,
+        steps: int | None = None,
+        strength: float | None = None,
+        patch_size: int | None = None,
+        colour: bool = True,
+        batch_size: int | None = None,
+    ) -> None:
+        self.pipe, self.name = pipe, name
+        self.steps, self.strength, self.patch_size = steps, strength, patch_size
+        self.colour = "wavelet" if colour else "none"
+        self.batch_size = batch_size
+        self.window = pipe.config.window
+        self.overlap = pipe.config.window_overlap
+
+    def upscale(
+        self,
+        frames: np.ndarray,
+        out_size: tuple[int, int],
+        *,
+        seed: int = 0,
+        progress: Progress | None = None,
+    ) -> np.ndarray:
+        import torch
+
+        out = self.pipe(
+            frames,
+            size=tuple(out_size),
+            num_inference_steps=self.steps,
+            strength=self.strength,
+            patch_size=self.patch_size,
+            generator=torch.Generator().manual_seed(seed),
+            colour_correction=self.colour,
+            batch_size=self.batch_size,
+            progress=progress,
+        )
+        return out.frames
+
+
+def get_upscaler(
+    name: str,
+    steps: int | None = None,
+    strength: float | None = None,
+    patch_size: int | None = None,
+    device: str = "auto",
+    colour: bool = True,
+    batch_size: int | None = None,
+    adapter: str | None = None,
+) -> Upscaler:
     """The upscaler called `name`: a baseline, or a model loaded by `patchvsr.runtime`.
 
-    `options` (steps, strength, patch_size, device, colour, batch_size) go to the model;
-    baselines ignore them."""
+    The options go to the model; baselines ignore them."""
     key = name.strip().lower()
-    if key == "bicubic":
-        return BicubicUpscaler(**options)
-    if key == "lanczos":
-        return LanczosUpscaler(**options)
-    try:
-        runtime = importlib.import_module("patchvsr.runtime")
-    except ModuleNotFoundError as err:
-        if err.name != "patchvsr.runtime":
-            raise
-        raise PatchVSRError(f"unknown model {name!r}; available: {', '.join(BASELINES)}") from None
-    return runtime.load_upscaler(name, **options)
+    if key in BASELINES:
+        return (BicubicUpscaler if key == "bicubic" else LanczosUpscaler)()
+    from patchvsr.runtime import load_pipeline
+
+    pipe = load_pipeline(name, device=device, adapter=adapter)
+    if patch_size is not None:
+        pipe.plan_for((patch_size, patch_size), patch_size)  # the model's alignment rule
+    return PatchVSRUpscaler(pipe, name, steps, strength, patch_size, colour, batch_size)
 
 
 __all__ = [
     "BASELINES",
     "BicubicUpscaler",
     "LanczosUpscaler",
+    "PatchVSRUpscaler",
     "Progress",
     "Upscaler",
     "bicubic_resize",

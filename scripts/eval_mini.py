@@ -25,9 +25,10 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from patchvsr.frames import upscale_bicubic  # noqa: E402
 from patchvsr.metrics import psnr_y, ssim_y  # noqa: E402
-from patchvsr.pipeline import upscale_bicubic  # noqa: E402
-from patchvsr.runtime import MINI_DIR, load_folder  # noqa: E402
+from patchvsr.models.configs import MINI_DIR  # noqa: E402
+from patchvsr.pipeline import PatchVSRPipeline  # noqa: E402
 from patchvsr.train.degrade import downscale, from_uint8, to_uint8  # noqa: E402
 from patchvsr.train.media import read_image, read_pack  # noqa: E402
 
@@ -129,7 +130,7 @@ def main() -> int:
     parser.add_argument("--json", help="also write the means here")
     args = parser.parse_args()
 
-    pipe = load_folder(args.model, torch.device(args.device), torch.float32)
+    pipe = PatchVSRPipeline.from_pretrained(args.model).to(args.device)
     settings = parse_settings(args.settings)
     results, figure_from = {}, None
     for name in args.sets.split(","):

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from patchvsr.bench.flops import StepCounter
-from patchvsr.bench.models import wan_1_3b_pipeline
 from patchvsr.bench.timing import timed_calls
+from patchvsr.builders import build_wan_1_3b
 from patchvsr.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,7 +78,7 @@ def test_smoke_benchmark_has_every_section_and_patch_memory_grows_less(capsys):
 
 
 def test_counted_flops_match_the_analytic_formula():
-    counter = StepCounter(wan_1_3b_pipeline("meta", torch.float32, with_vae=False, small=True))
+    counter = StepCounter(build_wan_1_3b("meta", torch.float32, with_vae=False, small=True))
     for scheme in ("paper", "tiles", "full-frame"):
         step = counter.step((96, 160), 9, scheme)
         assert step["flops"] > step["global_branch_flops"] > 0

@@ -32,8 +32,8 @@ def test_mini_beats_bicubic_on_a_held_out_image(mini, name):
     out = mini(
         lr,
         scale=4,
-        num_inference_steps=mini.defaults["steps"],
-        strength=mini.defaults["strength"],
+        num_inference_steps=mini.config.default_steps,
+        strength=mini.config.default_strength,
         generator=torch.Generator().manual_seed(0),
     ).frames
     assert out.shape == hr.shape

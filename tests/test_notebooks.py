@@ -48,7 +48,7 @@ def test_notebook_runs_top_to_bottom(path, monkeypatch):
     monkeypatch.setenv("PATCHVSR_NOTEBOOK_FAST", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    if "PATCHVSR_NOTEBOOK_MODEL" not in os.environ and not (MINI_DIR / "patchvsr.json").exists():
+    if "PATCHVSR_NOTEBOOK_MODEL" not in os.environ and not (MINI_DIR / "model_index.json").exists():
         monkeypatch.setenv("PATCHVSR_NOTEBOOK_MODEL", "tiny")
     nb = _read(path)
     client = NotebookClient(

@@ -8,20 +8,17 @@ import pytest
 import torch
 from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanTransformer3DModel
 
+from patchvsr.builders import build_tiny
 from patchvsr.errors import PatchVSRError
+from patchvsr.loading import prompt_cache_path
 from patchvsr.models import PatchVSRAdapter
-from patchvsr.runtime import (
-    TINY_TRANSFORMER,
-    TINY_VAE,
-    build_tiny,
-    load_folder,
-    load_pipeline,
-    prompt_cache_path,
-    save_pipeline,
-    tiny_adapter_config,
-)
+from patchvsr.models.configs import TINY_TRANSFORMER, TINY_VAE, tiny_adapter_config
+from patchvsr.pipeline import PatchVSRPipeline
+from patchvsr.runtime import load_pipeline
 
-CPU = torch.device("cpu")
+
+def load_folder(folder, adapter=None):
+    return PatchVSRPipeline.from_pretrained(folder, adapter)
 
 
 def _tiny_tokenizer(folder):
@@ -82,31 +79,32 @@ def cache(tmp_path, monkeypatch):
 
 
 def test_hub_layout_loads_training_free_and_caches_the_prompt(hub_folder, cache):
-    pipe = load_folder(hub_folder, CPU, torch.float32)
+    pipe = load_folder(hub_folder)
     assert pipe.adapter is None  # no adapter weights given: adapter off
     assert pipe.prompt_embeds.shape == (1, 512, TINY_TRANSFORMER["text_dim"])
     assert prompt_cache_path(hub_folder).exists()
-    pipe.base_size, pipe.window, pipe.window_overlap = 32, 5, 0
+    assert (pipe.config.default_steps, pipe.config.default_strength) == (8, 0.6)
+    pipe.register_to_config(base_size=32, window=5, window_overlap=0)
     out = pipe(np.zeros((5, 16, 16, 3), np.uint8), scale=2, num_inference_steps=1)
     assert out.frames.shape == (5, 32, 32, 3)
 
 
 def test_cached_prompt_needs_no_text_encoder(hub_folder, cache, tmp_path):
-    first = load_folder(hub_folder, CPU, torch.float32).prompt_embeds
+    first = load_folder(hub_folder).prompt_embeds
     copy = tmp_path / "copy"
     copy.mkdir()
     for part in ("transformer", "vae", "text_encoder"):
         (copy / part).symlink_to(hub_folder / part)
     (copy / "model_index.json").write_text((hub_folder / "model_index.json").read_text())
     # the text encoder's config is the cache key; its weights and the tokenizer are not needed
-    again = load_folder(copy, CPU, torch.float32).prompt_embeds
+    again = load_folder(copy).prompt_embeds
     assert torch.equal(first, again)
 
 
 def test_hub_layout_with_adapter_runs_the_adapter(hub_folder, cache, tmp_path):
     base = WanTransformer3DModel.from_pretrained(hub_folder / "transformer")
     PatchVSRAdapter(**tiny_adapter_config(base.config)).save_pretrained(tmp_path / "adapter")
-    pipe = load_folder(hub_folder, CPU, torch.float32, adapter=str(tmp_path / "adapter"))
+    pipe = load_folder(hub_folder, adapter=str(tmp_path / "adapter"))
     assert isinstance(pipe.adapter, PatchVSRAdapter)
 
 
@@ -115,42 +113,39 @@ def test_adapter_for_another_base_is_refused(hub_folder, cache, tmp_path):
     config = tiny_adapter_config(base.config) | {"num_base_layers": 7}
     PatchVSRAdapter(**config).save_pretrained(tmp_path / "adapter")
     with pytest.raises(PatchVSRError, match="does not match the base"):
-        load_folder(hub_folder, CPU, torch.float32, adapter=str(tmp_path / "adapter"))
+        load_folder(hub_folder, adapter=str(tmp_path / "adapter"))
 
 
 def test_own_layout_round_trips(tmp_path):
     pipe = build_tiny()
-    save_pipeline(pipe, tmp_path / "model", defaults={"steps": 3, "strength": 0.5})
+    pipe.register_to_config(default_steps=3, default_strength=0.5)
+    pipe.save_pretrained(tmp_path / "model")
     assert not list((tmp_path / "model").rglob("*.bin"))
-    loaded = load_folder(tmp_path / "model", CPU, torch.float32)
-    assert loaded.defaults == {"steps": 3, "strength": 0.5}
-    assert (loaded.base_size, loaded.window) == (pipe.base_size, pipe.window)
+    loaded = load_folder(tmp_path / "model")
+    assert (loaded.config.default_steps, loaded.config.default_strength) == (3, 0.5)
+    assert (loaded.config.base_size, loaded.config.window) == (32, 9)
     clip = np.random.default_rng(0).integers(0, 255, (5, 16, 24, 3), dtype=np.uint8)
-    a = pipe(
-        clip, scale=2, num_inference_steps=2, generator=torch.Generator().manual_seed(0)
-    ).frames
-    b = loaded(
-        clip, scale=2, num_inference_steps=2, generator=torch.Generator().manual_seed(0)
-    ).frames
+    a = pipe(clip, scale=2, generator=torch.Generator().manual_seed(0)).frames
+    b = loaded(clip, scale=2, generator=torch.Generator().manual_seed(0)).frames
     assert np.array_equal(a, b)
 
 
 def test_pickled_weights_are_refused(tmp_path):
-    save_pipeline(build_tiny(), tmp_path / "model")
+    build_tiny().save_pretrained(tmp_path / "model")
     torch.save(
         {"x": torch.zeros(1)}, tmp_path / "model" / "transformer" / "diffusion_pytorch_model.bin"
     )
     with pytest.raises(PatchVSRError, match="pickled"):
-        load_folder(tmp_path / "model", CPU, torch.float32)
+        load_folder(tmp_path / "model")
 
 
 def test_folder_without_weights_is_refused(tmp_path):
-    save_pipeline(build_tiny(), tmp_path / "model")
+    build_tiny().save_pretrained(tmp_path / "model")
     (tmp_path / "model" / "transformer" / "diffusion_pytorch_model.safetensors").unlink()
     with pytest.raises(PatchVSRError, match="no weights"):
-        load_folder(tmp_path / "model", CPU, torch.float32)
+        load_folder(tmp_path / "model")
     with pytest.raises(PatchVSRError, match="not a model folder"):
-        load_folder(tmp_path, CPU, torch.float32)
+        load_folder(tmp_path)
 
 
 def test_unknown_model_and_offline_hub_are_one_line_errors(monkeypatch):
@@ -159,3 +154,55 @@ def test_unknown_model_and_offline_hub_are_one_line_errors(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(PatchVSRError, match="cannot fetch"):
         load_pipeline("wan2.1-1.3b", device="cpu")
+
+
+@pytest.mark.parametrize("name", ["mini", "tiny"])
+def test_save_and_load_again_gives_byte_identical_output(name, tmp_path):
+    """`from_pretrained` -> `save_pretrained` -> `from_pretrained`: the same model, prompt
+    embedding and settings, so the same frames to the byte."""
+    if name == "mini":
+        first = PatchVSRPipeline.from_pretrained("assets/patchvsr-mini")
+    else:
+        build_tiny().save_pretrained(tmp_path / "tiny")
+        first = PatchVSRPipeline.from_pretrained(tmp_path / "tiny")
+    first.save_pretrained(tmp_path / "again")
+    again = PatchVSRPipeline.from_pretrained(tmp_path / "again")
+    settings = ("base_size", "window", "window_overlap", "default_steps", "default_strength")
+    assert [again.config[k] for k in settings] == [first.config[k] for k in settings]
+    assert torch.equal(again.prompt_embeds, first.prompt_embeds)
+    clip = np.random.default_rng(1).integers(0, 255, (5, 20, 28, 3), dtype=np.uint8)
+    a = first(clip, scale=2, generator=torch.Generator().manual_seed(0)).frames
+    b = again(clip, scale=2, generator=torch.Generator().manual_seed(0)).frames
+    assert a.shape == (5, 40, 56, 3) and np.array_equal(a, b)
+
+
+def test_the_plan_geometry_from_configs_matches_the_loaded_models():
+    from patchvsr.builders import build_wan_1_3b
+    from patchvsr.models.configs import geometry_for
+
+    assert geometry_for("mini") == load_pipeline("mini", device="cpu").geometry
+    assert geometry_for("tiny") == build_tiny().geometry
+    meta = build_wan_1_3b("meta", torch.float32, with_vae=False)
+    assert geometry_for("wan2.1-1.3b") == meta.geometry
+
+
+def test_wan_fetches_the_text_encoder_only_without_a_cached_prompt(tmp_path, cache, monkeypatch):
+    from patchvsr import runtime
+
+    asked = []
+    folder = tmp_path / "snapshot"
+    (folder / "text_encoder").mkdir(parents=True)
+    (folder / "text_encoder" / "config.json").write_text("{}")
+    monkeypatch.setattr(
+        runtime, "download", lambda repo, patterns: asked.append(patterns) or folder
+    )
+    runtime.download_wan()
+    assert len(asked) == 2 and "text_encoder/*" in asked[1]  # nothing cached: fetch it
+    assert "text_encoder/*" not in asked[0] and "tokenizer/*" not in asked[0]
+    asked.clear()
+    prompt_cache_path(folder).parent.mkdir(parents=True)
+    prompt_cache_path(folder).write_bytes(b"cached")
+    runtime.download_wan()
+    assert len(asked) == 1 and not any(
+        p.startswith(("text_encoder/*", "tokenizer")) for p in asked[0]
+    )

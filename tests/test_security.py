@@ -18,9 +18,11 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from patchvsr.app_config import DemoSettings
+from patchvsr.builders import build_tiny
 from patchvsr.cli import main
 from patchvsr.errors import PatchVSRError
-from patchvsr.runtime import build_tiny, load_adapter, load_pipeline, save_pipeline
+from patchvsr.loading import load_adapter
+from patchvsr.runtime import load_pipeline
 
 SOURCES = sorted(
     [REPO_ROOT / "app.py"]
@@ -96,7 +98,8 @@ def _plant_pickle(folder: Path, name: str, marker: Path) -> None:
 
 @pytest.mark.parametrize("name", ["diffusion_pytorch_model.bin", "adapter.pt"])
 def test_a_model_folder_holding_a_pickle_is_refused_unopened(name, tmp_path, capsys):
-    model = save_pipeline(build_tiny(), tmp_path / "model")
+    model = tmp_path / "model"
+    build_tiny().save_pretrained(model)
     marker = tmp_path / "the pickle ran"
     _plant_pickle(model / ("transformer" if name.endswith(".bin") else "adapter"), name, marker)
     clip = write_clip(tmp_path / "clip.mp4", frames=2, size=(16, 16), audio=False)

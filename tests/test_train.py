@@ -12,8 +12,7 @@ from safetensors.torch import load_file
 
 from patchvsr.cli import main
 from patchvsr.errors import PatchVSRError
-from patchvsr.pipeline import upscale_bicubic
-from patchvsr.runtime import load_folder
+from patchvsr.pipeline import PatchVSRPipeline, upscale_bicubic
 from patchvsr.train import data_settings, train
 from patchvsr.train.config import load_config
 from patchvsr.train.data import as_video, make_batch
@@ -125,8 +124,8 @@ def test_time_budget_stops_cleanly_and_exports_a_loadable_model(media, tmp_path)
     log = (run / "train.log").read_text()
     assert "time budget" in log
     assert (run / "samples.png").exists() and "sample texture0" in log
-    pipe = load_folder(run / "pipeline", torch.device("cpu"), torch.float32)
-    assert pipe.defaults == {"steps": 2, "strength": 0.5}
+    pipe = PatchVSRPipeline.from_pretrained(run / "pipeline")
+    assert (pipe.config.default_steps, pipe.config.default_strength) == (2, 0.5)
     clip = np.asarray(Image.open(media / "texture1.png"))[None, :32, :48]
     out = pipe(clip, scale=2, num_inference_steps=1, generator=torch.Generator().manual_seed(0))
     assert out.frames.shape == (1, 64, 96, 3)
@@ -146,7 +145,7 @@ def test_adapter_and_lora_train_with_the_base_frozen(media, tmp_path):
     weights = load_file(run / "checkpoint" / "weights.safetensors")
     assert not any(k.startswith("transformer.") and "lora_" not in k for k in weights)
     # The export folds LoRA into a stock transformer: it loads without peft's wrappers.
-    exported = load_folder(run / "pipeline", torch.device("cpu"), torch.float32)
+    exported = PatchVSRPipeline.from_pretrained(run / "pipeline")
     assert not any("lora" in n for n, _ in exported.transformer.named_parameters())
     assert base_names == {n for n, _ in exported.transformer.named_parameters()}
 

@@ -3,10 +3,11 @@ and frame counts that are not 4n+1, and one-line refusals of bad models."""
 
 import pytest
 
+from patchvsr.builders import build_tiny
 from patchvsr.cli import main
 from patchvsr.io.probe import probe
 from patchvsr.models import PatchVSRAdapter
-from patchvsr.runtime import build_tiny, save_pipeline, tiny_adapter_config
+from patchvsr.models.configs import tiny_adapter_config
 
 
 def _run(capsys, *argv):
@@ -78,14 +79,16 @@ def test_unknown_model_is_refused(make_clip, tmp_path, capsys):
 
 def test_folder_without_weights_is_refused(make_clip, tmp_path, capsys):
     clip = make_clip(frames=3, size=(16, 16), audio=False)
-    folder = save_pipeline(build_tiny(), tmp_path / "model")
+    folder = tmp_path / "model"
+    build_tiny().save_pretrained(folder)
     (folder / "transformer" / "diffusion_pytorch_model.safetensors").unlink()
     _refused(capsys, tmp_path, ["upscale", clip, "--scale", 2, "--model", folder], "no weights")
 
 
 def test_adapter_for_another_base_is_refused(make_clip, tmp_path, capsys):
     clip = make_clip(frames=3, size=(16, 16), audio=False)
-    folder = save_pipeline(build_tiny(with_adapter=False), tmp_path / "model")
+    folder = tmp_path / "model"
+    build_tiny(with_adapter=False).save_pretrained(folder)
     base = build_tiny().transformer
     config = tiny_adapter_config(base.config) | {"num_base_layers": 9}
     PatchVSRAdapter(**config).save_pretrained(tmp_path / "adapter")

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import patchvsr.pipeline as pipeline_module
+from patchvsr import fusion
 from patchvsr.bench.timing import clock, timed_calls
 from patchvsr.bench.workload import SCALE, test_clip, upscale_kwargs
 from patchvsr.codec import LatentCodec
@@ -62,7 +63,7 @@ def time_breakdown(
             "global branch": (pipe.model, "encode_global"),
             "codec encode": (LatentCodec, "encode"),
             "codec decode": (LatentCodec, "decode"),
-            "predict": (pipe, "_predict"),
+            "predict": (fusion, "fuse_patches"),
             "colour fix": (pipeline_module, "colour_fix"),
         }
         with timed_calls(targets, device) as t:

@@ -2,7 +2,7 @@
 
 Random weights built directly on the GPU in bf16 (timing does not depend on the weights'
 values). The denoising steps are the pipeline's own (`encode_global` once per step, then
-`_predict` over the paper's grid, fused on the latent canvas, one scheduler step) on random
+fused over the paper's grid on the latent canvas, one scheduler step: `denoise_step`) on random
 latents of the clip's size, so no VAE work is mixed into the step time. Model FLOP utilisation
 is the counted forward FLOPs of a step (`flops.StepCounter`, the same plan) over the measured
 step time and the GPU's dense bf16 peak.
@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import torch
 
-from patchvsr.bench.flops import StepCounter, global_latent_shape, latent_shape, plan_for
-from patchvsr.bench.models import wan_1_3b_pipeline
+from patchvsr.bench.flops import StepCounter, global_latent_shape, latent_shape, scheme_plan
 from patchvsr.bench.timing import clock
+from patchvsr.builders import build_wan_1_3b
 from patchvsr.grid import patch_weights
 from patchvsr.pipeline import PatchVSRPipeline
+from patchvsr.window import Window
 
 # Dense bf16 peaks from the vendors' datasheets (FLOP/s), by a substring of the device name;
 # the first match wins, so the PCIe part comes before the plain name.
@@ -44,43 +45,43 @@ def denoise_steps(
     """Run `steps` denoising steps on random latents of an out_hw x frames clip; seconds of
     each step and the peak GPU memory."""
     device, dtype = pipe.device, pipe.transformer.dtype
-    plan = plan_for(pipe, out_hw, scheme)
+    plan = scheme_plan(pipe, out_hw, scheme)
     plan_latent = plan.scaled(pipe.codec.spatial)
-    weights = [torch.from_numpy(w).to(device, dtype) for w in patch_weights(plan_latent)]
     gen = torch.Generator(device).manual_seed(0)
-    shape = (1, *latent_shape(pipe, plan.height, plan.width, frames))
-    latents = torch.randn(shape, generator=gen, device=device, dtype=dtype)
-    cond = torch.randn(shape, generator=gen, device=device, dtype=dtype)
-    glob = torch.randn(
-        (1, *global_latent_shape(pipe, out_hw, frames)), generator=gen, device=device, dtype=dtype
-    )
-    batch_size = batch_size or pipe.auto_batch_size(plan)
+
+    def randn(shape: tuple) -> torch.Tensor:
+        return torch.randn((1, *shape), generator=gen, device=device, dtype=dtype)
+
+    latents = randn(latent_shape(pipe, plan.height, plan.width, frames))
     pipe.scheduler.set_timesteps(steps, device=device)
+    window = Window(
+        num_frames=frames,
+        out_hw=out_hw,
+        scale=4.0,
+        plan=plan,
+        plan_latent=plan_latent,
+        weights=[torch.from_numpy(w).to(device, dtype) for w in patch_weights(plan_latent)],
+        upscaled=latents.new_empty(0),  # decoding is not timed
+        z_lr=latents,
+        cond=randn(latents.shape[1:]),
+        glob=randn(global_latent_shape(pipe, out_hw, frames)),
+        latents=latents,
+        timesteps=pipe.scheduler.timesteps,
+        residual=False,
+        batch_size=batch_size or pipe.auto_batch_size(plan),
+    )
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     seconds = []
     with torch.no_grad():
-        for t in pipe.scheduler.timesteps:
+        for t in window.timesteps:
             start = clock(device)
-            t_batch = t.reshape(1).to(dtype)
-            context = pipe.model.encode_global(glob, t_batch, pipe.prompt_embeds)
-            pred = pipe._predict(
-                latents,
-                cond,
-                t_batch,
-                plan_latent,
-                weights,
-                context,
-                4.0,
-                batch_size,
-                (plan_latent.height, plan_latent.width),
-            )
-            latents = pipe.scheduler.step(pred, t, latents, return_dict=False)[0]
+            window.latents = pipe.denoise_step(window, t)
             seconds.append(clock(device) - start)
     peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
     return {
         "evaluations_per_step": plan.evaluations_per_step,
-        "batch_size": batch_size,
+        "batch_size": window.batch_size,
         "step_seconds": seconds,
         "peak_bytes": peak,
     }
@@ -99,8 +100,8 @@ def cuda_benchmark(
     same model at the same size. `small` runs the tiny configuration (a CPU dry run)."""
     dtype = torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
     log(f"cuda: building the {'tiny' if small else '1.3B'} configuration on {device} ...")
-    pipe = wan_1_3b_pipeline(device, dtype, with_vae=False, small=small)
-    counter = StepCounter(wan_1_3b_pipeline("meta", dtype, with_vae=False, small=small))
+    pipe = build_wan_1_3b(device, dtype, with_vae=False, small=small)
+    counter = StepCounter(build_wan_1_3b("meta", dtype, with_vae=False, small=small))
     name = torch.cuda.get_device_name(device) if torch.device(device).type == "cuda" else "cpu"
     peak = bf16_peak(name)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from patchvsr.bench.models import wan_1_3b_pipeline
+from patchvsr.builders import build_wan_1_3b
 from patchvsr.context import global_view_size
 from patchvsr.grid import PatchPlan
 from patchvsr.location import location_encoding
@@ -46,7 +46,7 @@ def latent_shape(pipe: PatchVSRPipeline, height: int, width: int, frames: int) -
 
 def global_latent_shape(pipe: PatchVSRPipeline, out_hw: tuple[int, int], frames: int) -> tuple:
     in_h, in_w = out_hw[0] // SCALE, out_hw[1] // SCALE
-    gh, gw = global_view_size(in_h, in_w, pipe.base_size, pipe.align)
+    gh, gw = global_view_size(in_h, in_w, pipe.config.base_size, pipe.align)
     return latent_shape(pipe, gh, gw, frames)
 
 
@@ -56,19 +56,18 @@ def _tokens(pipe: PatchVSRPipeline, latent_shape: tuple) -> int:
     return (f // p_t) * (h // p_h) * (w // p_w)
 
 
-def plan_for(pipe: PatchVSRPipeline, out_hw: tuple[int, int], scheme: str) -> PatchPlan:
-    """The plan the pipeline itself makes; "full-frame" is `__call__`'s own rule for it."""
+def scheme_plan(pipe: PatchVSRPipeline, out_hw: tuple[int, int], scheme: str) -> PatchPlan:
+    """The plan the pipeline runs for a scheme, or for "full-frame" (one whole-frame patch)."""
     if scheme == "full-frame":
-        whole = -(-max(out_hw) // pipe.align) * pipe.align
-        return pipe.plan(*out_hw, whole, "tiles")
-    return pipe.plan(*out_hw, scheme=scheme)
+        return pipe.plan_for(out_hw, full_frame=True)
+    return pipe.plan_for(out_hw, scheme=scheme)
 
 
 class StepCounter:
     """Counts the forward FLOPs of one denoising step on a meta-device pipeline."""
 
     def __init__(self, pipe: PatchVSRPipeline | None = None) -> None:
-        self.pipe = pipe or wan_1_3b_pipeline("meta", torch.float32, with_vae=False)
+        self.pipe = pipe or build_wan_1_3b("meta", torch.float32, with_vae=False)
         self.model = self.pipe.model
         self.text = self.pipe.prompt_embeds
         self.timestep = torch.full((1,), 500.0, device=self.text.device)
@@ -114,7 +113,7 @@ class StepCounter:
     def step(self, out_hw: tuple[int, int], frames: int, scheme: str = "paper") -> dict:
         """One step's FLOPs for the plan of `scheme` ("paper", "tiles", or "full-frame")."""
         pipe = self.pipe
-        plan = plan_for(pipe, out_hw, scheme)
+        plan = scheme_plan(pipe, out_hw, scheme)
         shapes = Counter(latent_shape(pipe, p.height, p.width, frames) for p in plan.patches)
         g_shape = global_latent_shape(pipe, out_hw, frames)
         patches = sum(self.patch_flops(s, g_shape) * n for s, n in shapes.items())

@@ -26,7 +26,7 @@ import torch
 
 from patchvsr.bench.breakdown import MODEL_PARTS, time_breakdown
 from patchvsr.bench.cuda import cuda_benchmark
-from patchvsr.bench.models import wan_1_3b_pipeline
+from patchvsr.builders import build_wan_1_3b
 
 # How `patchvsr.runtime` runs the 1.3B model by default: 8 steps from strength 0.6.
 DEFAULT_STEPS, DEFAULT_STRENGTH = 8, 0.6
@@ -51,7 +51,7 @@ def environment(device: str) -> dict:
 
 def pipeline_run(device: str, dtype: torch.dtype, out_hw, frames: int, small: bool) -> dict:
     """One one-step upscale through the whole pipeline, timed by parts (after a warm-up)."""
-    pipe = wan_1_3b_pipeline(device, dtype, with_vae=True, small=small)
+    pipe = build_wan_1_3b(device, dtype, with_vae=True, small=small)
     time_breakdown(pipe, (out_hw[0] // 4, out_hw[1] // 4), 1, 1)  # warm-up, smaller
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()

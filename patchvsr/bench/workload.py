@@ -39,7 +39,7 @@ def upscale_kwargs(steps: int, full_frame: bool, batch_size: int | None) -> dict
 def warm_up(pipe: PatchVSRPipeline, frames: int) -> None:
     """One small run first, so one-time costs (kernel selection, first allocations) stay out
     of the timed run. Smaller than any measured run, so its freed memory cannot hide theirs."""
-    side = max(1, pipe.base_size // 2 // SCALE)
+    side = max(1, pipe.config.base_size // 2 // SCALE)
     pipe(test_clip(frames, side, side), scale=SCALE, **upscale_kwargs(1, False, None))
 
 
@@ -56,7 +56,7 @@ def timed_upscale(
     clip = test_clip(frames, size // SCALE, size // SCALE)
     tracker = PeakTracker()
     probes = {"denoise": (tracker.begin_section, tracker.end_section)}
-    targets = {"denoise": (pipe, "_predict"), "global": (pipe.model, "encode_global")}
+    targets = {"denoise": (pipe, "denoise_step")}
     with timed_calls(targets, pipe.device, probes) as t:
         start = time.perf_counter()
         out = pipe(clip, scale=SCALE, **upscale_kwargs(steps, full_frame, batch_size))
@@ -67,7 +67,7 @@ def timed_upscale(
         "mode": "full-frame" if full_frame else "patch-wise",
         "evaluations_per_step": plan.evaluations_per_step,
         "seconds": wall,
-        "denoise_seconds": t.seconds["denoise"] + t.seconds["global"],
+        "denoise_seconds": t.seconds["denoise"],
         "peak_bytes": tracker.peak,
         "baseline_bytes": tracker.baseline,
         "step_peak_bytes": tracker.section_peak if tracker.can_reset else None,

@@ -77,7 +77,7 @@ class ModelConfig:
     window: int = 8
     window_overlap: int = 2
     scheduler_shift: float = 1.0
-    steps: int = 2  # inference defaults written to patchvsr.json
+    steps: int = 2  # inference defaults written to the pipeline config
     strength: float = 0.5
 
 

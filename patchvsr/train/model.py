@@ -23,10 +23,11 @@ from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanTran
 
 from patchvsr.errors import PatchVSRError
 from patchvsr.models import PatchVSRAdapter
+from patchvsr.models.configs import TINY_VAE, tiny_adapter_config
 from patchvsr.models.lora import ADAPTER_NAME, add_base_lora
 from patchvsr.models.pixel_codec import PixelUnshuffleCodec
 from patchvsr.pipeline import PatchVSRPipeline
-from patchvsr.runtime import TINY_VAE, load_pipeline, save_pipeline, tiny_adapter_config
+from patchvsr.runtime import load_pipeline
 from patchvsr.train.config import ModelConfig
 
 
@@ -90,7 +91,7 @@ def build_scratch(m: ModelConfig, seed: int) -> PatchVSRPipeline:
     # learns to read (the base's text projection trains).
     gen = torch.Generator().manual_seed(seed)
     pipe.prompt_embeds = torch.randn(1, m.text_tokens, m.text_dim, generator=gen)
-    pipe.base_size, pipe.window, pipe.window_overlap = m.base_size, m.window, m.window_overlap
+    pipe.register_to_config(base_size=m.base_size, window=m.window, window_overlap=m.window_overlap)
     if m.trainable == "all":
         init_scratch_outputs(pipe)
     return pipe
@@ -175,7 +176,10 @@ def export_pipeline(pipe: PatchVSRPipeline, folder: str | Path, m: ModelConfig) 
     transformer = pipe.transformer
     if m.trainable == "adapter+lora":
         transformer = _merged(transformer)
-    out = PatchVSRPipeline(transformer, pipe.vae, pipe.scheduler, pipe.adapter)
-    out.prompt_embeds = pipe.prompt_embeds
-    out.base_size, out.window, out.window_overlap = pipe.base_size, pipe.window, pipe.window_overlap
-    return save_pipeline(out, folder, defaults={"steps": m.steps, "strength": m.strength})
+    settings = {k: pipe.config[k] for k in ("base_size", "window", "window_overlap")}
+    out = PatchVSRPipeline(
+        transformer, pipe.vae, pipe.scheduler, pipe.adapter, pipe.prompt, **settings,
+        default_steps=m.steps, default_strength=m.strength,
+    )  # fmt: skip
+    out.save_pretrained(folder)
+    return Path(folder)

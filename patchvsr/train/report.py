@@ -74,7 +74,7 @@ def sample_comparison(
     by `scale`; the middle frame of each, one row per clip. Returns PSNR (Y) per clip."""
     rows, scores = [], []
     for name, hr in clips:
-        hr = centre_crop(hr[: pipe.window], size, scale)
+        hr = centre_crop(hr[: pipe.config.window], size, scale)
         lr = downscale(from_uint8(hr), scale, "bicubic")[None]  # (1, 3, F, h, w)
         out = pipe(
             lr.to(pipe.device),

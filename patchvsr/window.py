@@ -1,0 +1,43 @@
+"""One temporal window on its way through the denoiser, as plain data.
+
+`PatchVSRPipeline.prepare_window` fills a `Window` (the clip's frames encoded on the latent
+canvas, the plan in latent cells and its weights, the schedule), `denoise_step` advances its
+`latents` by one step, `decode_window` turns it back into pixels. `DenoiseSettings` holds what
+stays the same for every window of a call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from patchvsr.grid import PatchPlan
+
+
+@dataclass(frozen=True)
+class DenoiseSettings:
+    num_inference_steps: int
+    strength: float  # share of the schedule run, from the noise level it starts at
+    weight_mode: str = "paper"
+    colour_correction: str = "wavelet"
+    batch_size: int = 1  # patches per model call
+    generator: torch.Generator | None = None
+
+
+@dataclass
+class Window:
+    num_frames: int
+    out_hw: tuple[int, int]  # the output (H, W), before the canvas's padding
+    scale: float  # what the location encoding gets
+    plan: PatchPlan  # pixels, on the padded canvas
+    plan_latent: PatchPlan  # the same in latent cells
+    weights: list[torch.Tensor]  # (h, w) per patch of `plan_latent`
+    upscaled: torch.Tensor  # (1, 3, F, H, W) bicubic upscale, the colour reference
+    z_lr: torch.Tensor  # (1, C, f, Hl, Wl) its latent
+    cond: torch.Tensor  # (1, C, f, Hl, Wl) noise-augmented condition latent
+    glob: torch.Tensor | None  # (1, C, f, gh, gw) latent of the global view (None: no adapter)
+    latents: torch.Tensor  # (1, C, f, Hl, Wl) the canvas being denoised
+    timesteps: torch.Tensor  # the steps still to run
+    residual: bool  # the model predicts the residual over `z_lr`
+    batch_size: int

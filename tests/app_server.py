@@ -12,7 +12,7 @@ from pathlib import Path
 
 from demo.page import build, launch_options
 from patchvsr import viz
-from patchvsr.app_config import DemoSettings
+from patchvsr.serve.config import DemoSettings
 from patchvsr.video import VideoWriter, read_frames
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,7 +18,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from patchvsr import viz
-from patchvsr.app_config import DemoSettings, mini_installed
+from patchvsr.serve.config import DemoSettings, mini_installed
 from patchvsr.video import VideoWriter, probe, read_frames
 
 ENV = LIMITS

@@ -37,8 +37,8 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from patchvsr.app_config import DemoSettings
 from patchvsr.cli import main
+from patchvsr.serve.config import DemoSettings
 from patchvsr.upscalers import bicubic_resize
 from patchvsr.video import probe, read_frames
 

@@ -4,6 +4,7 @@
                       [--patch-index I] [--scale K | --size WxH] [--patch P]
                       [--scheme paper|sliding|tiles] [--overlap F]
                       [--weights paper|gaussian|linear|uniform] [--frame N] [--other FILE]
+                      [--model NAME]
 
 Everything is checked before drawing and the figure is written atomically, so a bad argument
 leaves no file behind.
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if args.other and args.what != "compare":
         raise PatchVSRError("--other applies to --what compare only")
     in_size = input_size(args.input)
-    plan = plan_from_args(args, in_size)
+    request, plan = plan_from_args(args, in_size)
     index = args.patch_index
     if index is not None and not 0 <= index < len(plan.patches):
         raise PatchVSRError(
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     other = read_frame(args.other, args.frame) if args.other else None
 
     # 2. Draw.
-    scale = plan.width / in_size[1]
+    scale = request.scale  # what the location encoding gets (`location.location_scale`)
     if args.what == "grid":
         fig = viz.grid_figure(frame, plan, highlight=index)
     elif args.what == "weights":
@@ -102,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         names = [f"{Path(p).name}, frame {args.frame}" for p in (args.input, args.other)]
         fig = viz.compare_figure([frame, other], names)
     else:
-        size = (plan.height, plan.width)
+        size = request.out_hw
         fig = viz.compare_figure(
             [viz.resize_rgb(frame, size, "nearest"), viz.resize_rgb(frame, size, "bicubic")],
             [f"nearest x{scale:.3g}", f"bicubic x{scale:.3g} (the patch condition)"],

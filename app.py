@@ -2,13 +2,13 @@
 
 Host and port follow Gradio's own environment variables, GRADIO_SERVER_NAME and
 GRADIO_SERVER_PORT (default 127.0.0.1:7860). The models offered, the limits and the output
-folder come from PATCHVSR_* variables: see `patchvsr/app_config.py` and the README.
+folder come from PATCHVSR_* variables: see `patchvsr/serve/config.py` and the README.
 """
 
 import os
 
 from demo.page import build, launch_options
-from patchvsr.app_config import DemoSettings
+from patchvsr.serve.config import DemoSettings
 
 settings = DemoSettings.from_env()
 # The upscaling example is computed at its first use and kept, per default model, beside the

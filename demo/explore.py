@@ -1,63 +1,32 @@
 """The Explore tab: how PatchVSR cuts a clip into patches and what each patch is told.
 
-Layout and wiring only; every picture and number comes from `patchvsr` (the same functions
-as `python -m patchvsr plan` and `viz`). Works instantly, without a model.
+Layout and wiring only; every picture and number comes from `patchvsr.serve.explore` (the
+plan the pipeline runs, as `python -m patchvsr plan` shows it). Works instantly, without a
+model.
 """
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
 from pathlib import Path
 from types import SimpleNamespace
 
 import gradio as gr
-import numpy as np
 
-from patchvsr import viz
-from patchvsr.app_config import Limits
-from patchvsr.commands.plan import make_plan, output_size, parse_size, plan_report
 from patchvsr.errors import PatchVSRError
-from patchvsr.grid import SCHEMES, WEIGHT_MODES, PatchPlan
+from patchvsr.grid import SCHEMES, WEIGHT_MODES
 from patchvsr.io.probe import VideoInfo, probe
-from patchvsr.io.reader import read_frame
-from patchvsr.pick import AxesMap, axes_map, patch_at
+from patchvsr.pick import AxesMap, patch_at
+from patchvsr.serve import explore as core
+from patchvsr.serve.config import Limits
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples"
 EXAMPLES = sorted(p for p in EXAMPLES_DIR.iterdir() if p.suffix in (".mp4", ".png", ".jpg"))
-FIGURES = ("grid", "weights", "location", "context")
 # Output size presets: the size box's value for each ("" = by the scale factor).
 PRESETS = {"scale": "", "1080p": "1920x1080", "1440p": "2560x1440", "4K": "3840x2160"}
 
 
-def user_error(err: Exception, path: str | None) -> gr.Error:
-    """A message for the page: the upload's server path shortened to its file name, and the
-    command line's option names (`--patch`) as the page's settings (`patch`)."""
-    text = re.sub(r"--(patch|scale|size|overlap|scheme)\b", r"\1", str(err))
-    if path:
-        text = text.replace(str(path), Path(path).name)
-    return gr.Error(text)
-
-
-@lru_cache(maxsize=16)
-def _frame(path: str, index: int) -> np.ndarray:
-    return read_frame(path, index)
-
-
-def plan_for(info: VideoInfo, scale, size, patch, scheme, overlap) -> PatchPlan:
-    """The plan the settings describe (an explicit size wins over the scale)."""
-    out = output_size(
-        (info.height, info.width), float(scale), parse_size(size) if size.strip() else None
-    )
-    return make_plan(out, int(patch), scheme, overlap if scheme == "sliding" else None)
-
-
-def describe_selection(plan: PatchPlan, index: int) -> str:
-    p = plan.patches[index]
-    return (
-        f"selected      {viz.describe_patch(plan, index)}: x {p.x0}-{p.x1}, y {p.y0}-{p.y1} "
-        f"of {plan.width}x{plan.height}"
-    )
+def user_error(err: PatchVSRError, path: str | None) -> gr.Error:
+    return gr.Error(core.page_message(err, path))
 
 
 class ExploreTab:
@@ -73,6 +42,12 @@ class ExploreTab:
         except PatchVSRError as err:
             raise user_error(err, path) from None
         return info
+
+    def plan(self, path, scale, size, patch, scheme, overlap):
+        try:
+            return core.page_plan(self.probe(path), scale, size, patch, scheme, overlap)
+        except PatchVSRError as err:
+            raise user_error(err, path) from None
 
     def clip_changed(self, path: str | None):
         """New clip: the frame slider's range and a one-line description."""
@@ -91,19 +66,13 @@ class ExploreTab:
         """The four pictures and the plan summary for one patch (index -1: a default patch)."""
         if not path:  # the clip was cleared: clear the pictures, keep the controls
             return None, None, None, None, "", gr.update(), None
-        info = self.probe(path)
+        request, plan = self.plan(path, scale, size, patch, scheme, overlap)
+        index = core.patch_index(plan, index)
         try:
-            plan = plan_for(info, scale, size, patch, scheme, overlap)
-            image = _frame(path, int(frame))
+            pictures, report, where = core.explore_view(path, frame, request, plan, index, weights)
         except PatchVSRError as err:
             raise user_error(err, path) from None
-        last = len(plan.patches) - 1
-        index = viz.default_patch_index(plan) if index < 0 else min(int(index), last)
-        figures = viz.figure_set(image, plan, index, weights)
-        pictures = [viz.figure_to_array(figures[k]) for k in FIGURES]
-        where = axes_map(figures["grid"]).to_dict()  # for clicks on the grid picture
-        report = describe_selection(plan, index) + "\n" + plan_report(plan, info_size(info))
-        slider = gr.update(maximum=max(1, last), value=index)
+        slider = gr.update(maximum=max(1, len(plan.patches) - 1), value=index)
         return *pictures, report, slider, where
 
     def explore_default_patch(self, path, frame, scale, size, patch, scheme, overlap, weights):
@@ -118,19 +87,11 @@ class ExploreTab:
         if not path or not where or evt.index is None:
             return self.explore(path, frame, scale, size, patch, scheme, overlap, weights, index)
         point = AxesMap.from_dict(where).to_data(*evt.index)
-        info = self.probe(path)
-        try:
-            plan = plan_for(info, scale, size, patch, scheme, overlap)
-        except PatchVSRError as err:
-            raise user_error(err, path) from None
+        _, plan = self.plan(path, scale, size, patch, scheme, overlap)
         picked = patch_at(plan, *point) if point is not None else None
         if picked is not None:
             index = picked
         return self.explore(path, frame, scale, size, patch, scheme, overlap, weights, index)
-
-
-def info_size(info: VideoInfo) -> tuple[int, int]:
-    return info.height, info.width
 
 
 def layout() -> SimpleNamespace:

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import gradio as gr
 
 from demo import explore, upscale
-from patchvsr.app_config import DemoSettings
+from patchvsr.serve.config import DemoSettings
 
 PATCH_SIZES = [64, 128, 192, 256, 384, 512, 768, 1024]
 

@@ -1,7 +1,7 @@
 """The Upscale tab: run a model on a few frames of the clip and compare with bicubic.
 
 Layout and wiring only: the job (limits, job folder, progress, cancelling, comparison) is
-`patchvsr.app_jobs`. The handler is a coroutine that polls the job's thread, so the page's
+`patchvsr.serve`. The handler is a coroutine that polls the job's thread, so the page's
 progress bar follows the pipeline's own progress and Cancel stops the job at its next
 denoising step.
 """
@@ -16,12 +16,13 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from demo.explore import EXAMPLES, plan_for, user_error
-from patchvsr import app_jobs, viz
-from patchvsr.app_config import DemoSettings
-from patchvsr.commands.plan import parse_size
+from demo.explore import EXAMPLES, user_error
 from patchvsr.errors import PatchVSRError
-from patchvsr.location import normalized_box
+from patchvsr.request import parse_size
+from patchvsr.serve import explore
+from patchvsr.serve.background import BackgroundJob
+from patchvsr.serve.config import DemoSettings
+from patchvsr.serve.jobs import DemoRequest, DemoResult, check_request, run_request
 from patchvsr.upscalers import BASELINES
 
 try:  # Hugging Face Spaces: a GPU is lent for each call of a function marked `spaces.GPU`
@@ -39,8 +40,8 @@ def on_gpu(fn):
 
 
 @on_gpu
-def run_on_device(checked, root: Path, report, max_age: float) -> app_jobs.DemoResult:
-    return app_jobs.run_request(checked, root, report, max_age)
+def run_on_device(checked, root: Path, report, max_age: float) -> DemoResult:
+    return run_request(checked, root, report, max_age)
 
 
 class UpscaleTab:
@@ -53,15 +54,10 @@ class UpscaleTab:
         """The region of the patch selected in Explore, to zoom into; None (the most detailed
         region instead) when there is no plan or the patch covers much of the frame."""
         try:
-            plan = plan_for(info, scale, size, patch, scheme, overlap)
+            _, plan = explore.page_plan(info, scale, size, patch, scheme, overlap)
         except PatchVSRError:
             return None, ""
-        last = len(plan.patches) - 1
-        index = viz.default_patch_index(plan) if index < 0 else min(int(index), last)
-        box = normalized_box(plan.patches[index], plan.height, plan.width)
-        if (box[2] - box[0]) * (box[3] - box[1]) > 0.25:  # a zoom that shows nothing new
-            return None, ""
-        return box, f"patch {viz.describe_patch(plan, index)}"
+        return explore.crop_of(plan, index)
 
     async def upscale(
         self, clip, frame, scale, size, patch, scheme, overlap, index,
@@ -73,7 +69,7 @@ class UpscaleTab:
         if not clip:
             raise gr.Error("No clip: pick the example or upload a video or an image.")
         try:
-            request = app_jobs.DemoRequest(
+            request = DemoRequest(
                 input=Path(clip),
                 model=model,
                 start=int(frame),
@@ -85,7 +81,7 @@ class UpscaleTab:
                 seed=int(seed),
                 colour=bool(colour),
             )
-            checked = app_jobs.check_request(request, self.settings.limits)
+            checked = check_request(request, self.settings.limits)
         except PatchVSRError as err:
             raise user_error(err, clip) from None
         crop, label = self.crop_of(checked.info, scale, size, patch, scheme, overlap, index)
@@ -93,7 +89,7 @@ class UpscaleTab:
         checked = dataclasses.replace(checked, request=request)
 
         settings = self.settings
-        job = app_jobs.BackgroundJob(
+        job = BackgroundJob(
             lambda report: run_on_device(checked, settings.output_dir, report, settings.max_age)
         ).start()
         try:
@@ -105,7 +101,7 @@ class UpscaleTab:
             job.cancel()
             raise
         try:
-            result: app_jobs.DemoResult = job.result()
+            result: DemoResult = job.result()
         except PatchVSRError as err:
             raise user_error(err, clip) from None
         except Exception as err:
@@ -217,7 +213,7 @@ def wire(tab: UpscaleTab, shared: SimpleNamespace, explore: SimpleNamespace, ui,
         ui.colour,
     ]
     outputs = [ui.status, ui.slider, ui.video, ui.compare, ui.download, ui.crops]
-    # One job at a time: the model holds the device (app_jobs.DEVICE_LOCK backs this up while
+    # One job at a time: the model holds the device (background.DEVICE_LOCK backs this up while
     # a cancelled job finishes its step).
     run = ui.run.click(
         tab.upscale,

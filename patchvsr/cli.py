@@ -13,6 +13,17 @@ import sys
 
 # Order is the order shown in `--help`.
 COMMANDS = ["upscale", "plan", "viz", "eval", "bench", "train"]
+# How the command line names the settings a refused request names (`RequestError.field`).
+OPTION_NAMES = {
+    "scale": "--scale",
+    "size": "--size",
+    "in_size": "--in-size",
+    "patch": "--patch",
+    "overlap": "--overlap",
+    "scheme": "--scheme",
+    "steps": "--steps",
+    "strength": "--strength",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -54,10 +65,14 @@ def _missing(command: str, package: str):
 
 def main(argv: list[str] | None = None) -> int:
     from patchvsr.errors import PatchVSRError
+    from patchvsr.request import RequestError
 
     args = build_parser().parse_args(argv)
     try:
         return int(args._run(args) or 0)
+    except RequestError as err:
+        print(f"error: {err.worded(OPTION_NAMES)}", file=sys.stderr)
+        return 2
     except PatchVSRError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from diffusers import AutoencoderKL, AutoencoderKLWan
 
+from patchvsr.frames import fold_frames, unfold_frames
 from patchvsr.models.pixel_codec import PixelUnshuffleCodec
 
 
@@ -76,11 +77,9 @@ class LatentCodec:
             z = self.vae.encode(video).latent_dist.mode()
             mean, std = self._stats(z)
             return (z - mean) / std
-        b, c, f, h, w = video.shape
-        frames = video.transpose(1, 2).reshape(b * f, c, h, w)
-        z = self.vae.encode(frames).latent_dist.mode()
+        z = self.vae.encode(fold_frames(video)).latent_dist.mode()
         z = (z - (self.vae.config.shift_factor or 0.0)) * self.vae.config.scaling_factor
-        return z.reshape(b, f, *z.shape[1:]).transpose(1, 2)
+        return unfold_frames(z, video.shape[0])
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Normalised latents -> video (B, 3, F, H, W), roughly in [-1, 1]."""
@@ -90,8 +89,6 @@ class LatentCodec:
         if self.kind == "wan":
             mean, std = self._stats(latents)
             return self.vae.decode(latents * std + mean).sample
-        b, c, f, h, w = latents.shape
-        z = latents.transpose(1, 2).reshape(b * f, c, h, w)
-        z = z / self.vae.config.scaling_factor + (self.vae.config.shift_factor or 0.0)
-        x = self.vae.decode(z).sample
-        return x.reshape(b, f, *x.shape[1:]).transpose(1, 2)
+        z = fold_frames(latents) / self.vae.config.scaling_factor
+        x = self.vae.decode(z + (self.vae.config.shift_factor or 0.0)).sample
+        return unfold_frames(x, latents.shape[0])

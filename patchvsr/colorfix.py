@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from patchvsr.frames import fold_frames, unfold_frames
+
 MODES = ("wavelet", "adain", "none")
 
 
@@ -42,11 +44,9 @@ def _low_frequency(frames: torch.Tensor, levels: int) -> torch.Tensor:
 
 def wavelet(content: torch.Tensor, style: torch.Tensor, levels: int = 5) -> torch.Tensor:
     """`content`'s high frequencies + `style`'s low frequencies. (B, C, F, H, W)."""
-    b, c, f, h, w = content.shape
-    flat = lambda x: x.transpose(1, 2).reshape(b * f, c, h, w)  # noqa: E731
-    content_f, style_f = flat(content), flat(style)
+    content_f, style_f = fold_frames(content), fold_frames(style)
     out = content_f - _low_frequency(content_f, levels) + _low_frequency(style_f, levels)
-    return out.reshape(b, f, c, h, w).transpose(1, 2)
+    return unfold_frames(out, content.shape[0])
 
 
 def colour_fix(content: torch.Tensor, style: torch.Tensor, mode: str = "wavelet") -> torch.Tensor:

@@ -137,17 +137,11 @@ class PatchVSRPipeline(DiffusionPipeline):
     def geometry(self) -> PlanGeometry:
         return PlanGeometry(self.config.base_size, self.align)
 
-    def plan_for(
-        self,
-        out_hw: tuple[int, int],
-        patch_size: int | None = None,
-        scheme: str = "paper",
-        overlap: float | None = None,
-        full_frame: bool = False,
-    ) -> PatchPlan:
+    def plan_for(self, out_hw: tuple[int, int], *args, **options) -> PatchPlan:
         """The patch plan (pixels, on the padded frame) `__call__` runs for an output of
-        `out_hw`: `patchvsr.request.plan_for` with this model's geometry."""
-        return plan_for(self.geometry, out_hw, patch_size, scheme, overlap, full_frame)
+        `out_hw`: `patchvsr.request.plan_for` (patch_size, scheme, overlap, full_frame) with
+        this model's geometry."""
+        return plan_for(self.geometry, out_hw, *args, **options)
 
     def windows_for(self, num_frames: int) -> list[tuple[int, int]]:
         """The temporal windows [start, stop) a clip of `num_frames` is denoised in."""

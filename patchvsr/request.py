@@ -57,7 +57,7 @@ class RequestError(PatchVSRError):
 
 def parse_size(text: str, field: str = "size") -> tuple[int, int]:
     """'WxH' (as people write video sizes) -> (height, width), both positive."""
-    match = re.fullmatch(r"\s*(-?\d+)\s*[xX*]\s*(-?\d+)\s*", text)
+    match = re.fullmatch(r"\s*(-?\d+)\s*[xX]\s*(-?\d+)\s*", text)
     if not match:
         raise RequestError(field, f"{{}} must look like WIDTHxHEIGHT, e.g. 3840x2160; got {text!r}")
     width, height = int(match.group(1)), int(match.group(2))

@@ -10,33 +10,12 @@ so they are selected exactly like a model: `--model bicubic`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 from PIL import Image
 
 Progress = Callable[[int, int, str], None]
 BASELINES = ("bicubic", "lanczos")
-
-
-@runtime_checkable
-class Upscaler(Protocol):
-    name: str
-    window: int  # frames per temporal window the runner feeds at once
-    overlap: int  # frames shared by consecutive windows; the runner cross-fades them
-
-    def upscale(
-        self,
-        frames: np.ndarray,
-        out_size: tuple[int, int],
-        *,
-        seed: int = 0,
-        progress: Progress | None = None,
-    ) -> np.ndarray:
-        """frames (F, H, W, 3) uint8 RGB -> (F, out_h, out_w, 3) uint8 RGB.
-
-        `out_size` is (out_h, out_w); `progress(done, total, what)` reports work done."""
-        ...
 
 
 def _check_frames(frames: np.ndarray, out_size: tuple[int, int]) -> tuple[int, int]:
@@ -68,21 +47,13 @@ def lanczos_resize(frames: np.ndarray, out_size: tuple[int, int]) -> np.ndarray:
     return _pil_resize(frames, out_size, Image.Resampling.LANCZOS)
 
 
-class _Baseline:
-    """A classical interpolation filter: frame by frame, no temporal model, no randomness."""
+class Upscaler:
+    """What the job runner calls. Any object with these three attributes and `upscale()` will
+    do; this base checks the frames once and leaves `_upscale` to each kind."""
 
-    name = "baseline"
-    window = 32
-    overlap = 0
-
-    def __init__(self, **options: object) -> None:
-        # Model options from the command line (steps, strength, patch_size, ...) mean
-        # nothing to an interpolation filter; they are accepted so every model takes the
-        # same call.
-        self.options = options
-
-    def _resize(self, frames: np.ndarray, out_size: tuple[int, int]) -> np.ndarray:
-        raise NotImplementedError
+    name: str = "upscaler"
+    window: int = 32  # frames per temporal window the runner feeds at once
+    overlap: int = 0  # frames shared by consecutive windows; the runner cross-fades them
 
     def upscale(
         self,
@@ -92,16 +63,37 @@ class _Baseline:
         seed: int = 0,
         progress: Progress | None = None,
     ) -> np.ndarray:
-        _check_frames(frames, out_size)
-        out = []
-        for i in range(len(frames)):
-            out.append(self._resize(frames[i : i + 1], out_size)[0])
-            if progress is not None:
-                progress(i + 1, len(frames), "frames")
-        return np.stack(out)
+        """frames (F, H, W, 3) uint8 RGB -> (F, out_h, out_w, 3) uint8 RGB.
+
+        `out_size` is (out_h, out_w); `progress(done, total, what)` reports work done."""
+        return self._upscale(frames, _check_frames(frames, out_size), seed, progress)
+
+    def _upscale(
+        self, frames: np.ndarray, out_hw: tuple[int, int], seed: int, progress: Progress | None
+    ) -> np.ndarray:
+        raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(window={self.window})"
+
+
+class _Baseline(Upscaler):
+    """A classical interpolation filter: frame by frame, no temporal model, no randomness."""
+
+    name = "baseline"
+
+    def _resize(self, frames: np.ndarray, out_size: tuple[int, int]) -> np.ndarray:
+        raise NotImplementedError
+
+    def _upscale(
+        self, frames: np.ndarray, out_hw: tuple[int, int], seed: int, progress: Progress | None
+    ) -> np.ndarray:
+        out = []
+        for i in range(len(frames)):
+            out.append(self._resize(frames[i : i + 1], out_hw)[0])
+            if progress is not None:
+                progress(i + 1, len(frames), "frames")
+        return np.stack(out)
 
 
 class BicubicUpscaler(_Baseline):
@@ -118,7 +110,7 @@ class LanczosUpscaler(_Baseline):
         return lanczos_resize(frames, out_size)
 
 
-class PatchVSRUpscaler:
+class PatchVSRUpscaler(Upscaler):
     """A loaded pipeline behind the `Upscaler` interface. None for `steps`, `strength` and
     `patch_size` means the model's own."""
 
@@ -139,19 +131,14 @@ class PatchVSRUpscaler:
         self.window = pipe.config.window
         self.overlap = pipe.config.window_overlap
 
-    def upscale(
-        self,
-        frames: np.ndarray,
-        out_size: tuple[int, int],
-        *,
-        seed: int = 0,
-        progress: Progress | None = None,
+    def _upscale(
+        self, frames: np.ndarray, out_hw: tuple[int, int], seed: int, progress: Progress | None
     ) -> np.ndarray:
         import torch
 
         out = self.pipe(
             frames,
-            size=tuple(out_size),
+            size=out_hw,
             num_inference_steps=self.steps,
             strength=self.strength,
             patch_size=self.patch_size,

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from demo.page import build, launch_options
 from patchvsr import viz
-from patchvsr.app_config import DemoSettings
 from patchvsr.io.reader import read_frames
 from patchvsr.io.writer import VideoWriter
+from patchvsr.serve.config import DemoSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIP = ROOT / "assets" / "examples" / "dove_002.mp4"  # 318x180, 32 frames, 16 fps

@@ -81,9 +81,10 @@ def test_explore_returns_four_real_pictures_and_the_plan(client):
     assert len(set(sizes)) == 4  # grid, weights, location, context: four different figures
     assert "selected      #19 aux" in summary
     assert "output        1272x720" in summary
-    assert "21 model evaluations per denoising step" in summary
+    assert "canvas        1280x720" in summary  # padded to whole tokens, as the model runs it
+    assert "27 model evaluations per denoising step" in summary
     assert "PFLOP" in summary  # the estimate of the model's work
-    assert slider["maximum"] == 20 and slider["value"] == 19
+    assert slider["maximum"] == 26 and slider["value"] == 19
 
 
 def test_explore_takes_an_output_size_and_clamps_the_patch_index(client):

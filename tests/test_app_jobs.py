@@ -13,21 +13,14 @@ import pytest
 from PIL import Image
 
 from patchvsr import viz
-from patchvsr.app_config import DemoSettings, Limits, default_models
-from patchvsr.app_jobs import (
-    DEVICE_LOCK,
-    BackgroundJob,
-    DemoRequest,
-    JobCancelled,
-    check_request,
-    remove_old_jobs,
-    run_request,
-)
-from patchvsr.commands.plan import make_plan
 from patchvsr.errors import PatchVSRError
+from patchvsr.grid import plan_patches
 from patchvsr.io.probe import probe
 from patchvsr.io.reader import read_frames
 from patchvsr.pick import axes_map, patch_at
+from patchvsr.serve.background import DEVICE_LOCK, BackgroundJob, JobCancelled
+from patchvsr.serve.config import DemoSettings, Limits, default_models
+from patchvsr.serve.jobs import DemoRequest, check_request, remove_old_jobs, run_request
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIP = ROOT / "assets" / "examples" / "dove_002.mp4"  # 318x180, 32 frames, 16 fps
@@ -37,15 +30,15 @@ CLIP = ROOT / "assets" / "examples" / "dove_002.mp4"  # 318x180, 32 frames, 16 f
 
 
 def test_limits_come_from_the_environment_with_cpu_and_cuda_defaults():
-    assert Limits.from_env({}, cuda=False) == Limits(20, (1920, 1080), (1920, 1080), 16)
-    assert Limits.from_env({}, cuda=True) == Limits(60, (1920, 1080), (3840, 2160), 65)
+    assert Limits.from_env({}, cuda=False) == Limits(20, (1080, 1920), (1080, 1920), 16)
+    assert Limits.from_env({}, cuda=True) == Limits(60, (1080, 1920), (2160, 3840), 65)
     env = {
         "PATCHVSR_MAX_SECONDS": "2.5",
         "PATCHVSR_MAX_INPUT": "640x480",
         "PATCHVSR_MAX_OUTPUT": "1280X720",
         "PATCHVSR_MAX_FRAMES": "4",
     }
-    assert Limits.from_env(env, cuda=False) == Limits(2.5, (640, 480), (1280, 720), 4)
+    assert Limits.from_env(env, cuda=False) == Limits(2.5, (480, 640), (720, 1280), 4)
 
 
 @pytest.mark.parametrize(
@@ -76,21 +69,22 @@ def test_models_default_to_mini_when_installed_wan_with_cuda_and_the_baselines()
 
 
 def test_the_mini_model_is_looked_for_where_the_loader_loads_it_from():
-    from patchvsr import app_config, runtime
+    from patchvsr import runtime
+    from patchvsr.serve import config
 
-    assert app_config.MINI_DIR == runtime.MINI_DIR
+    assert config.MINI_DIR == runtime.MINI_DIR
 
 
 def test_limits_refuse_long_and_large_inputs_and_large_outputs_readably():
     info = probe(CLIP)  # 2.0 s, 318x180
-    Limits(max_seconds=2.5, max_input=(320, 180)).check_input(info, "clip.mp4")
+    Limits(max_seconds=2.5, max_input=(180, 320)).check_input(info, "clip.mp4")
     with pytest.raises(PatchVSRError, match=r"clip.mp4 is 2.0 s long.*up to 1 s"):
         Limits(max_seconds=1).check_input(info, "clip.mp4")
     with pytest.raises(PatchVSRError, match=r"clip.mp4 is 318x180.*up to 160x90 pixels"):
-        Limits(max_input=(160, 90)).check_input(info, "clip.mp4")
+        Limits(max_input=(90, 160)).check_input(info, "clip.mp4")
     with pytest.raises(PatchVSRError, match=r"3840x2160 is too large.*1920x1080"):
-        Limits().check_output(3840, 2160)
-    Limits().check_output(1080, 1920)  # the same pixel count in portrait is fine
+        Limits().check_output((2160, 3840))
+    Limits().check_output((1920, 1080))  # the same pixel count in portrait is fine
     with pytest.raises(PatchVSRError, match="frames to upscale must be 1 to 16"):
         Limits().check_frames(17)
 
@@ -115,7 +109,7 @@ def test_check_request_refuses_impossible_sizes_and_frames(tmp_path):
 
 
 def test_patch_at_prefers_the_patch_whose_centre_is_nearest():
-    plan = make_plan((720, 1272), 256)
+    plan = plan_patches(720, 1272, 256)
     base = plan.patches.index(plan.base[0])
     p = plan.base[0]
     assert patch_at(plan, (p.x0 + p.x1) / 2, (p.y0 + p.y1) / 2) == base
@@ -131,7 +125,7 @@ def test_patch_at_prefers_the_patch_whose_centre_is_nearest():
 
 def test_a_click_on_the_rendered_grid_maps_back_to_output_pixels():
     frame = read_frames(CLIP, 0, 1)[0]
-    plan = make_plan((720, 1272), 256)
+    plan = plan_patches(720, 1272, 256)
     fig = viz.grid_figure(frame, plan, highlight=3)
     where = axes_map(fig)
     png = viz.figure_to_array(fig)

@@ -18,10 +18,10 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from patchvsr import viz
-from patchvsr.app_config import DemoSettings, mini_installed
 from patchvsr.io.probe import probe
 from patchvsr.io.reader import read_frames
 from patchvsr.io.writer import VideoWriter
+from patchvsr.serve.config import DemoSettings, mini_installed
 
 ENV = LIMITS
 

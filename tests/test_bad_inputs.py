@@ -37,10 +37,10 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from patchvsr.app_config import DemoSettings
 from patchvsr.cli import main
 from patchvsr.io.probe import probe
 from patchvsr.io.reader import read_frames
+from patchvsr.serve.config import DemoSettings
 from patchvsr.upscalers import bicubic_resize
 
 BOMB_SIDE = 16000  # one decoded 16000x16000 RGB frame takes 768 MB

@@ -12,10 +12,11 @@ import pytest
 from PIL import Image
 
 from patchvsr.cli import main
-from patchvsr.commands.plan import ModelCost, estimate_work, output_size, parse_size
+from patchvsr.cost import ModelCost, estimate_work
 from patchvsr.errors import PatchVSRError
 from patchvsr.grid import plan_patches
 from patchvsr.io.reader import read_frame
+from patchvsr.request import output_size, parse_size
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIP = ROOT / "assets" / "examples" / "dove_002.mp4"  # 318x180, 32 frames
@@ -45,13 +46,14 @@ def test_plan_json_of_a_real_clip_parses_and_covers_the_frame(capsys):
     assert code == 0
     data = json.loads(out)
     assert data["out_size"] == [720, 1272] and data["in_size"] == [180, 318]
+    assert data["canvas_size"] == [720, 1280]  # padded to whole tokens, as the model runs it
     assert data["patch_size"] == 256
-    assert data["evaluations_per_step"] == len(data["patches"]) == 21
-    covered = np.zeros(data["out_size"], int)
+    assert data["evaluations_per_step"] == len(data["patches"]) == 27
+    covered = np.zeros(data["canvas_size"], int)
     for patch in data["patches"]:
         assert patch["kind"] in ("base", "aux")
         y0, x0, y1, x1 = patch["box"]
-        assert 0 <= y0 < y1 <= 720 and 0 <= x0 < x1 <= 1272
+        assert 0 <= y0 < y1 <= 720 and 0 <= x0 < x1 <= 1280
         covered[y0:y1, x0:x1] += patch["kind"] == "base"
     assert (covered == 1).all()  # base patches tile the frame exactly once
     assert data["work"]["tokens_per_step"] == sum(data["work"]["tokens_per_patch"])

@@ -259,9 +259,9 @@ def test_a_disk_fault_mid_job_keeps_the_finished_windows(
 def test_a_disk_fault_in_a_web_job_is_a_message_and_leaves_no_folder(tmp_path, monkeypatch):
     """Nobody resumes a web job: it fails with a message that shows no server path, and its
     folder goes (simulated: the first window's save raises ENOSPC)."""
-    from patchvsr.app_config import Limits
-    from patchvsr.app_jobs import DemoRequest, check_request, run_request
     from patchvsr.errors import PatchVSRError
+    from patchvsr.serve.config import Limits
+    from patchvsr.serve.jobs import DemoRequest, check_request, run_request
 
     def full(self, k, span, frames, pts):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path / "x.tmp"))

@@ -56,7 +56,7 @@ class Constant:
 
 def _job(clip: Path, out: Path, **kwargs) -> UpscaleJob:
     info = probe(clip)
-    kwargs.setdefault("out_size", (info.width * 2, info.height * 2))
+    kwargs.setdefault("out_size", (info.height * 2, info.width * 2))
     kwargs.setdefault("quiet", True)
     return UpscaleJob(input=clip, output=out, **kwargs)
 
@@ -80,7 +80,7 @@ def test_unknown_models_are_one_line_errors():
 def test_job_keeps_frames_fps_audio_and_size(make_clip, tmp_path):
     clip = make_clip(frames=14, size=(64, 48), fps=24, audio=True)
     out = tmp_path / "out.mp4"
-    result = run_job(_job(clip, out, out_size=(130, 97)), BicubicUpscaler())
+    result = run_job(_job(clip, out, out_size=(97, 130)), BicubicUpscaler())
     info, src = probe(out), probe(clip)
     assert (info.width, info.height) == (130, 97)
     assert info.num_frames == src.num_frames == result.num_frames == 14
@@ -106,7 +106,7 @@ def test_windows_get_consecutive_seeds_and_never_more_than_window_frames(make_cl
 def test_overlapping_windows_are_cross_faded(make_clip, tmp_path):
     clip = make_clip(frames=11, audio=False)
     out = tmp_path / "frames"
-    run_job(_job(clip, out, as_frames=True, out_size=(16, 8)), Constant(window=5, overlap=2))
+    run_job(_job(clip, out, as_frames=True, out_size=(8, 16)), Constant(window=5, overlap=2))
     got = np.array([f[0, 0, 0] for f in read_frames(out)], dtype=float)
     spans = plan_windows(11, 5, 2)
     weights = window_weights(spans, 11)
@@ -188,7 +188,7 @@ def test_resume_refuses_a_work_folder_of_another_job(make_clip, tmp_path):
 def _peak_bytes(clip: Path, out: Path) -> int:
     tracemalloc.start()
     try:
-        run_job(_job(clip, out, out_size=(256, 192)), Recorder(window=4))
+        run_job(_job(clip, out, out_size=(192, 256)), Recorder(window=4))
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -248,3 +248,30 @@ def test_patchvsr_model_plugs_into_the_runner_and_resumes_identically(make_clip,
     assert out.read_bytes() == reference.read_bytes()
     assert probe(out).num_frames == 8
     assert audio_duration(out) == pytest.approx(audio_duration(clip), abs=1e-3)
+
+
+def test_progress_counts_the_clips_frames_once(make_clip, tmp_path, monkeypatch):
+    """11 frames in windows of 5 overlapping by 2 are 15 window frames; the bar and the
+    progress callback count the clip's 11, each once."""
+    from tqdm import tqdm
+
+    import patchvsr.jobs as jobs
+
+    bars = []
+
+    class Recording(tqdm):
+        def close(self):
+            bars.append((self.total, self.n))
+            super().close()
+
+    monkeypatch.setattr(jobs, "tqdm", Recording)
+    clip = make_clip(frames=11, audio=False)
+    seen = []
+    up = Constant(window=5, overlap=2)
+    assert sum(e - s for s, e in plan_windows(11, 5, 2)) == 15
+    job = _job(clip, tmp_path / "frames", as_frames=True, out_size=(8, 16), quiet=False)
+    run_job(job, up, on_progress=lambda done, total, what: seen.append((done, total)))
+    assert bars[0] == (11, 11)  # the upscale phase; then the encoder's bar
+    assert {total for _, total in seen} == {11}
+    done = [d for d, _ in seen]
+    assert done == sorted(done) and done[-1] == 11

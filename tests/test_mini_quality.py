@@ -10,10 +10,10 @@ import pytest
 import skimage.data
 import torch
 
-from patchvsr.app_config import mini_installed
 from patchvsr.metrics import psnr_y, ssim_y
 from patchvsr.pipeline import upscale_bicubic
 from patchvsr.runtime import load_pipeline
+from patchvsr.serve.config import mini_installed
 from patchvsr.train.degrade import downscale, from_uint8, to_uint8
 
 pytestmark = pytest.mark.skipif(not mini_installed(), reason="the mini model is not installed")

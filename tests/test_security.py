@@ -17,12 +17,12 @@ from conftest import REPO_ROOT, write_clip
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from patchvsr.app_config import DemoSettings
 from patchvsr.builders import build_tiny
 from patchvsr.cli import main
 from patchvsr.errors import PatchVSRError
 from patchvsr.loading import load_adapter
 from patchvsr.runtime import load_pipeline
+from patchvsr.serve.config import DemoSettings
 
 SOURCES = sorted(
     [REPO_ROOT / "app.py"]
@@ -181,7 +181,7 @@ def test_files_are_served_only_from_the_output_and_example_folders(app):
         str(secret),
         "/etc/passwd",
         str(REPO_ROOT / "README.md"),
-        str(REPO_ROOT / "patchvsr" / "app_config.py"),
+        str(REPO_ROOT / "patchvsr" / "serve" / "config.py"),
         f"{outputs}/../secret.txt",
         f"{outputs}/job-0-test/../../secret.txt",
         f"{outputs}/job-0-test/%2e%2e/%2e%2e/secret.txt",
@@ -288,7 +288,7 @@ def test_the_app_runs_no_shell_commands_or_processes():
     """No code the app runs starts a process or a shell, or evaluates a string as code, so no
     user input can become a command."""
     sources = app_sources()
-    assert REPO_ROOT / "patchvsr" / "app_jobs.py" in sources  # the walk reaches the core
+    assert REPO_ROOT / "patchvsr" / "serve" / "jobs.py" in sources  # the walk reaches the core
     assert REPO_ROOT / "patchvsr" / "runtime.py" in sources  # and its lazy imports
     found = []
     for path in sources:

@@ -157,7 +157,7 @@ def test_location_encoding_gets_the_same_boxes_and_scale_in_viz_and_pipeline(mon
     import torch
 
     from patchvsr import pipeline
-    from patchvsr.runtime import build_tiny
+    from patchvsr.builders import build_tiny
 
     in_hw, out_hw = (40, 62), (141, 250)
     seen = []

@@ -17,6 +17,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from patchvsr.builders import build_wan_1_3b
 from patchvsr.context import global_view_size
+from patchvsr.cost import block_flops
 from patchvsr.grid import PatchPlan
 from patchvsr.location import location_encoding
 from patchvsr.pipeline import PatchVSRPipeline
@@ -137,18 +138,6 @@ class StepCounter:
         }
 
 
-def _block_flops(n: int, t: int, d: int, ffn: int) -> int:
-    """One Wan block on n tokens with t text tokens (matrix products and attention only)."""
-    return (
-        8 * n * d * d  # self-attention q, k, v, out
-        + 4 * n * n * d  # self-attention scores and weighted values
-        + 4 * n * d * d  # cross-attention q, out
-        + 4 * t * d * d  # cross-attention k, v of the text
-        + 4 * n * t * d  # cross-attention scores and weighted values
-        + 4 * n * d * ffn  # feed-forward
-    )
-
-
 def analytic_step_flops(pipe: PatchVSRPipeline, shapes: Shapes) -> int:
     """The step's forward FLOPs from the architecture: what `FlopCounterMode` counts (matrix
     products, convolutions, attention), 2 FLOPs per multiply-add."""
@@ -160,12 +149,12 @@ def analytic_step_flops(pipe: PatchVSRPipeline, shapes: Shapes) -> int:
     ng, ng_pooled = shapes.global_tokens, shapes.pooled_global_tokens
 
     def patch(n: int) -> int:
-        base = embed + 2 * n * d * cell * 2 + layers * _block_flops(n, t, d, ffn)
+        base = embed + 2 * n * d * cell * 2 + layers * block_flops(n, t, d, ffn)
         adapter = (
             location
             + 2 * n * d * cell  # condition embedding
             + 2 * n * d * d  # condition projection
-            + acfg.num_patch_layers * _block_flops(n, t, d, ffn)
+            + acfg.num_patch_layers * block_flops(n, t, d, ffn)
             + layers * (2 * n * d * d + 4 * n * ng_pooled * d)  # hints, global attention
         )
         return base + adapter
@@ -173,7 +162,7 @@ def analytic_step_flops(pipe: PatchVSRPipeline, shapes: Shapes) -> int:
     global_branch = (
         embed
         + 2 * ng * d * cell
-        + acfg.num_global_layers * _block_flops(ng, t, d, ffn)
+        + acfg.num_global_layers * block_flops(ng, t, d, ffn)
         + layers * (4 * ng_pooled * d * d + 4 * d * d)  # K_g, V_g and their ROI offsets
     )
     return sum(patch(n) * count for n, count in shapes.patches.items()) + global_branch

@@ -16,12 +16,14 @@ import math
 
 import numpy as np
 
-from patchvsr.commands.plan import DEFAULT_PATCH
 from patchvsr.errors import PatchVSRError
-from patchvsr.grid import plan_patches
 from patchvsr.io.probe import probe
 from patchvsr.io.reader import VideoReader
 from patchvsr.metrics import SeamStats, psnr_y, seam_lines, ssim_y, temporal_consistency
+from patchvsr.models.configs import WAN_SETTINGS, PlanGeometry, geometry_for
+from patchvsr.request import plan_for
+
+DEFAULT_PATCH = WAN_SETTINGS["base_size"]
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -55,7 +57,9 @@ def evaluate(
             f"--border {border} leaves too little of a {pi.width}x{pi.height} frame"
         )
     try:
-        plan = plan_patches(pi.height, pi.width, patch)
+        # the plan a run at `patch` makes: the padded frame on the 1.3B's token lattice
+        geometry = PlanGeometry(patch, geometry_for("wan2.1-1.3b").align)
+        plan = plan_for(geometry, (pi.height, pi.width))
     except ValueError as err:
         raise PatchVSRError(str(err)) from None
     seams_y, seams_x = seam_lines(plan)

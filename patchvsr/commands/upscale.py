@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from patchvsr.commands.plan import DEFAULT_SCALE, output_size, parse_size
 from patchvsr.errors import PatchVSRError
 from patchvsr.io.comparison import MODES
 from patchvsr.io.probe import probe
 from patchvsr.io.writer import DEFAULT_CODEC, DEFAULT_CRF
 from patchvsr.jobs import DEFAULT_MAX_OUTPUT_PIXELS, UpscaleJob, run_job, validate_job
+from patchvsr.request import DEFAULT_SCALE, Request, parse_size
 from patchvsr.upscalers import get_upscaler
 
 
@@ -116,21 +116,27 @@ def _check_numbers(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _check_numbers(args)
-    info = probe(args.input, fps=args.fps)
-    size = parse_size(args.size) if args.size else None
-    out_h, out_w = output_size((info.height, info.width), args.scale, size)
+    info = probe(args.input, fps=args.fps)  # the one probe of the input
+    request = Request.make(
+        (info.height, info.width),
+        scale=args.scale,
+        size=parse_size(args.size) if args.size else None,
+        patch_size=args.patch,
+        steps=args.steps,
+        strength=args.strength,
+    )
     # Everything that changes the result; the work folder's manifest records it for --resume.
     options = {
-        "steps": args.steps,
-        "strength": args.strength,
-        "patch_size": args.patch,
+        "steps": request.steps,
+        "strength": request.strength,
+        "patch_size": request.patch_size,
         "colour": args.colour,
         "adapter": args.adapter,
     }
     job = UpscaleJob(
         input=args.input,
         output=args.output,
-        out_size=(out_w, out_h),
+        out_size=request.out_hw,
         seed=args.seed,
         codec=args.codec,
         crf=args.crf,
@@ -145,9 +151,9 @@ def run(args: argparse.Namespace) -> int:
         options=options,
         quiet=args.quiet,
     )
-    validate_job(job)  # before loading a model, which can take a while
+    validate_job(job, info)  # before loading a model, which can take a while
     upscaler = get_upscaler(args.model, **options, device=args.device, batch_size=args.batch_size)
-    result = run_job(job, upscaler)
+    result = run_job(job, upscaler, info)
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     print(result.summary())

@@ -4,6 +4,7 @@
                       [--patch-index I] [--scale K | --size WxH] [--patch P]
                       [--scheme paper|sliding|tiles] [--overlap F]
                       [--weights paper|gaussian|linear|uniform] [--frame N] [--other FILE]
+                      [--model NAME]
 
 Everything is checked before drawing and the figure is written atomically, so a bad argument
 leaves no file behind.
@@ -14,16 +15,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from patchvsr.commands.plan import (
-    add_plan_options,
-    input_size,
-    make_plan,
-    output_size,
-    parse_size,
-)
+from patchvsr.commands.plan import add_plan_options, input_size, plan_from_args
 from patchvsr.errors import PatchVSRError
 from patchvsr.grid import WEIGHT_MODES
-from patchvsr.location import location_scale
 
 WHAT = ("grid", "weights", "location", "context", "compare")
 FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
@@ -85,10 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if args.other and args.what != "compare":
         raise PatchVSRError("--other applies to --what compare only")
     in_size = input_size(args.input)
-    out_size = output_size(
-        in_size, args.scale, parse_size(args.size, "--size") if args.size else None
-    )
-    plan = make_plan(out_size, args.patch, args.scheme, args.overlap)
+    request, plan = plan_from_args(args, in_size)
     index = args.patch_index
     if index is not None and not 0 <= index < len(plan.patches):
         raise PatchVSRError(
@@ -99,24 +90,22 @@ def run(args: argparse.Namespace) -> int:
     other = read_frame(args.other, args.frame) if args.other else None
 
     # 2. Draw.
-    scale = location_scale(in_size, out_size)
+    scale = request.scale  # what the location encoding gets (`location.location_scale`)
     if args.what == "grid":
         fig = viz.grid_figure(frame, plan, highlight=index)
     elif args.what == "weights":
         fig = viz.weights_figure(plan, index, args.weights, frame)
     elif args.what == "location":
-        fig = viz.location_figure(plan, index, in_size=in_size, out_size=out_size)
+        fig = viz.location_figure(plan, index, in_size=in_size, out_size=request.out_hw)
     elif args.what == "context":
         fig = viz.context_figure(frame, plan, index)
     elif other is not None:
         names = [f"{Path(p).name}, frame {args.frame}" for p in (args.input, args.other)]
         fig = viz.compare_figure([frame, other], names)
     else:
+        size = request.out_hw
         fig = viz.compare_figure(
-            [
-                viz.resize_rgb(frame, out_size, "nearest"),
-                viz.resize_rgb(frame, out_size, "bicubic"),
-            ],
+            [viz.resize_rgb(frame, size, "nearest"), viz.resize_rgb(frame, size, "bicubic")],
             [f"nearest x{scale:.3g}", f"bicubic x{scale:.3g} (the patch condition)"],
         )
 

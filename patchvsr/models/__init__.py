@@ -1,6 +1,21 @@
-"""PatchVSR models: the adapter, the combined transformer, and the pixel-space codec."""
+"""PatchVSR models: the adapter, the combined transformer, the pixel-space codec, the prompt
+embedding, and the model configurations (`configs`).
 
-from patchvsr.models.adapter import GlobalContext, PatchVSRAdapter
-from patchvsr.models.transformer import PatchVSRTransformer
+The classes load on first use, so reading a configuration does not import diffusers."""
 
-__all__ = ["GlobalContext", "PatchVSRAdapter", "PatchVSRTransformer"]
+from __future__ import annotations
+
+import importlib
+
+_WHERE = {
+    "GlobalContext": "patchvsr.models.adapter",
+    "PatchVSRAdapter": "patchvsr.models.adapter",
+    "PatchVSRTransformer": "patchvsr.models.transformer",
+}
+__all__ = list(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'patchvsr.models' has no attribute {name!r}")

@@ -18,48 +18,6 @@ ASSETS = Path(__file__).resolve().parents[2] / "assets"
 MINI_DIR = ASSETS / "patchvsr-mini"
 PROMPT = "a high quality video, sharp details, natural textures, clean edges"
 
-# -- tiny: random weights, every code path of the real model, sized for tests ------------------
-
-TINY_TRANSFORMER = dict(
-    patch_size=(1, 2, 2),
-    num_attention_heads=2,
-    attention_head_dim=8,
-    in_channels=4,
-    out_channels=4,
-    text_dim=16,
-    freq_dim=16,
-    ffn_dim=32,
-    num_layers=2,
-    rope_max_seq_len=64,
-)
-TINY_VAE = dict(
-    base_dim=8,
-    z_dim=4,
-    dim_mult=[1, 1, 1, 1],
-    num_res_blocks=1,
-    latents_mean=[0.0] * 4,
-    latents_std=[1.0] * 4,
-)
-TINY_TEXT_TOKENS = 8
-# The pipeline's registered settings for tiny.
-TINY_SETTINGS = dict(base_size=32, window=9, window_overlap=4)
-
-
-def tiny_adapter_config(transformer_config) -> dict:
-    """An adapter config that fits a base config: the base's sizes, a small branch."""
-    c = transformer_config
-    return dict(
-        dim=c.num_attention_heads * c.attention_head_dim,
-        num_heads=c.num_attention_heads,
-        ffn_dim=c.ffn_dim,
-        num_base_layers=c.num_layers,
-        latent_channels=c.in_channels,
-        patch_size=tuple(c.patch_size),
-        num_patch_layers=1,
-        num_global_layers=1,
-    )
-
-
 # -- Wan2.1-T2V-1.3B: the real base (diffusers' config.json of the hub folder) -----------------
 
 WAN_HUB_ID = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
@@ -84,6 +42,40 @@ WAN_FLOW_SHIFT = 3.0
 WAN_SETTINGS = dict(
     base_size=512, window=33, window_overlap=8, default_steps=8, default_strength=0.6
 )
+
+
+# -- tiny: random weights, every code path of the real model, sized for tests ------------------
+
+TINY_VAE = dict(
+    base_dim=8,
+    z_dim=4,
+    dim_mult=[1, 1, 1, 1],
+    num_res_blocks=1,
+    latents_mean=[0.0] * 4,
+    latents_std=[1.0] * 4,
+)
+# The 1.3B's architecture at a toy size (the keys the two do not share are diffusers' defaults).
+_TINY_BLOCKS = dict(num_attention_heads=2, attention_head_dim=8, ffn_dim=32, num_layers=2)
+_TINY_IO = dict(in_channels=4, out_channels=4, text_dim=16, freq_dim=16, rope_max_seq_len=64)
+TINY_TRANSFORMER = WAN_T2V_1_3B | _TINY_BLOCKS | _TINY_IO
+TINY_TEXT_TOKENS = 8
+# The pipeline's registered settings for tiny.
+TINY_SETTINGS = dict(base_size=32, window=9, window_overlap=4)
+
+
+def tiny_adapter_config(transformer_config) -> dict:
+    """An adapter config that fits a base config: the base's sizes, a small branch."""
+    c = transformer_config
+    return dict(
+        dim=c.num_attention_heads * c.attention_head_dim,
+        num_heads=c.num_attention_heads,
+        ffn_dim=c.ffn_dim,
+        num_base_layers=c.num_layers,
+        latent_channels=c.in_channels,
+        patch_size=tuple(c.patch_size),
+        num_patch_layers=1,
+        num_global_layers=1,
+    )
 
 
 # -- what a plan needs ------------------------------------------------------------------------

@@ -21,17 +21,17 @@ refused with a message that names the limit.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from patchvsr.errors import PatchVSRError
 from patchvsr.io.probe import VideoInfo
+from patchvsr.models.configs import MINI_DIR
+from patchvsr.request import parse_size
 from patchvsr.upscalers import BASELINES
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-MINI_DIR = REPO_ROOT / "assets" / "patchvsr-mini"
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def cuda_available() -> bool:
@@ -42,13 +42,6 @@ def cuda_available() -> bool:
 
 def mini_installed() -> bool:
     return (MINI_DIR / "model_index.json").exists()
-
-
-def _size(text: str, variable: str) -> tuple[int, int]:
-    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
-    if not match or not int(match.group(1)) or not int(match.group(2)):
-        raise PatchVSRError(f"{variable} must look like 1920x1080, got {text!r}")
-    return int(match.group(1)), int(match.group(2))
 
 
 def _number(text: str, variable: str, kind=float):
@@ -62,17 +55,18 @@ def _number(text: str, variable: str, kind=float):
 
 
 def _pixels(size: tuple[int, int]) -> str:
-    return f"{size[0]}x{size[1]}"
+    """(H, W) as people write it, WxH."""
+    return f"{size[1]}x{size[0]}"
 
 
 @dataclass(frozen=True)
 class Limits:
-    """What one request may ask of the server. Sizes are (width, height) and compared by
+    """What one request may ask of the server. Sizes are (height, width) and compared by
     pixel count, so a portrait clip has the same allowance as a landscape one."""
 
     max_seconds: float = 20.0
-    max_input: tuple[int, int] = (1920, 1080)
-    max_output: tuple[int, int] = (1920, 1080)
+    max_input: tuple[int, int] = (1080, 1920)
+    max_output: tuple[int, int] = (1080, 1920)
     max_frames: int = 16
 
     @classmethod
@@ -84,8 +78,8 @@ class Limits:
             max_seconds=_number(
                 get("PATCHVSR_MAX_SECONDS", "60" if cuda else "20"), "PATCHVSR_MAX_SECONDS"
             ),
-            max_input=_size(get("PATCHVSR_MAX_INPUT", "1920x1080"), "PATCHVSR_MAX_INPUT"),
-            max_output=_size(
+            max_input=parse_size(get("PATCHVSR_MAX_INPUT", "1920x1080"), "PATCHVSR_MAX_INPUT"),
+            max_output=parse_size(
                 get("PATCHVSR_MAX_OUTPUT", "3840x2160" if cuda else "1920x1080"),
                 "PATCHVSR_MAX_OUTPUT",
             ),
@@ -107,8 +101,9 @@ class Limits:
                 f"{self.max_seconds:g} s (PATCHVSR_MAX_SECONDS); cut it shorter first"
             )
 
-    def check_output(self, width: int, height: int) -> None:
+    def check_output(self, out_hw: tuple[int, int]) -> None:
         """Refuse an output frame larger than this server makes."""
+        height, width = out_hw
         if width * height > self.max_output[0] * self.max_output[1]:
             raise PatchVSRError(
                 f"an output of {width}x{height} is too large here: this server makes frames "
@@ -177,4 +172,11 @@ class DemoSettings:
         return int(self.max_upload_mb * 1_000_000)
 
 
-__all__ = ["DemoSettings", "Limits", "cuda_available", "default_models", "mini_installed"]
+__all__ = [
+    "MINI_DIR",
+    "DemoSettings",
+    "Limits",
+    "cuda_available",
+    "default_models",
+    "mini_installed",
+]

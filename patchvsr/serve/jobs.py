@@ -1,8 +1,8 @@
-"""Upscaling jobs of the web demo: bounded, observable, cancellable, each in a folder of its own.
+"""Upscaling jobs of the web demo: bounded, each in a folder of its own.
 
 A request (`DemoRequest`) names a clip, the frames to take from it, the output size and the
-model. `check_request` refuses what the server's `Limits` do not allow before any work;
-`run_request` then
+model. `check_request` refuses what the server's `Limits` do not allow before any work, and
+computes the output size once (`patchvsr.request`); `run_request` then
 1. makes a job folder `job-<time>-<id>` under the output folder (and removes job folders
    older than the maximum age),
 2. copies the chosen frames losslessly into it when the request takes only part of the clip,
@@ -10,50 +10,35 @@ model. `check_request` refuses what the server's `Limits` do not allow before an
    side-by-side comparison with the bicubic upscale,
 4. saves the chosen frame both ways (PNG) and a figure of zoomed crops.
 
-`BackgroundJob` runs that in a thread: the page polls its progress, which comes from the
-pipeline's own `progress(done, total, what)` callback, and `cancel()` stops the job at the
-model's next report (a denoising step); a cancelled or failed job leaves no folder behind.
-One job at a time holds the device (`DEVICE_LOCK`): a job that starts while a cancelled one is
-still finishing its step waits for it.
+The job's progress (`report`) comes from the job runner's, in frames of the clip; a cancelled
+or failed job leaves no folder behind. Running it in the background is
+`patchvsr.serve.background`.
 """
 
 from __future__ import annotations
 
-import contextvars
-import ctypes
-import gc
 import shutil
-import sys
-import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 from patchvsr import viz
-from patchvsr.app_config import Limits
-from patchvsr.commands.plan import output_size
 from patchvsr.errors import PatchVSRError
 from patchvsr.io.probe import VideoInfo, is_image_path, probe
 from patchvsr.io.reader import VideoReader, read_frame
 from patchvsr.io.writer import FrameFolderWriter
 from patchvsr.jobs import JobStopped, UpscaleJob, run_job
-from patchvsr.temporal import plan_windows
-from patchvsr.upscalers import BASELINES, Upscaler, bicubic_resize, get_upscaler
+from patchvsr.request import Request
+from patchvsr.serve.background import Report
+from patchvsr.serve.config import Limits
+from patchvsr.upscalers import BASELINES, PatchVSRUpscaler, Upscaler, bicubic_resize, get_upscaler
 
-Report = Callable[[float, str], None]  # (fraction done in [0, 1], what is happening)
 Box = tuple[float, float, float, float]  # normalised (y0, x0, y1, x1)
 JOB_PREFIX = "job-"
-DEVICE_LOCK = threading.Lock()
-
-
-class JobCancelled(Exception):
-    """Raised inside a job's thread at its next progress report after `cancel()`."""
 
 
 @dataclass(frozen=True)
@@ -81,10 +66,15 @@ class DemoRequest:
 class CheckedRequest:
     request: DemoRequest
     info: VideoInfo
-    out_size: tuple[int, int]  # (height, width)
+    sizes: Request  # the output size, steps and strength, checked
     start: int
     count: int
     notes: tuple[str, ...] = ()
+
+    @property
+    def out_size(self) -> tuple[int, int]:
+        """(height, width) of the output."""
+        return self.sizes.out_hw
 
 
 @dataclass
@@ -112,8 +102,14 @@ def check_request(request: DemoRequest, limits: Limits, name: str | None = None)
     name = name or Path(request.input).name
     info = probe(request.input)
     limits.check_input(info, name)
-    height, width = output_size((info.height, info.width), request.scale, request.size)
-    limits.check_output(width, height)
+    sizes = Request.make(
+        (info.height, info.width),
+        scale=request.scale,
+        size=request.size,
+        steps=request.steps,
+        strength=request.strength,
+    )
+    limits.check_output(sizes.out_hw)
     limits.check_frames(request.frames)
     if not 0 <= request.start < info.num_frames:
         raise PatchVSRError(
@@ -123,17 +119,9 @@ def check_request(request: DemoRequest, limits: Limits, name: str | None = None)
     notes = []
     if count < request.frames:
         notes.append(f"the clip ends after frame {info.num_frames - 1}: {count} frame(s) taken")
-    if request.steps is not None and request.steps < 0:
-        raise PatchVSRError(
-            f"steps must be 1 or more (0: the model's default), got {request.steps}"
-        )
-    if request.strength is not None and not 0 <= request.strength <= 1:
-        raise PatchVSRError(
-            f"strength must be between 0 and 1 (0: the model's default), got {request.strength}"
-        )
     if info.has_audio and count < info.num_frames:
         notes.append("part of the clip was taken: its sound is not kept")
-    return CheckedRequest(request, info, (height, width), request.start, count, tuple(notes))
+    return CheckedRequest(request, info, sizes, request.start, count, tuple(notes))
 
 
 # --- job folders -----------------------------------------------------------------------------
@@ -174,38 +162,11 @@ def _pipeline(name: str):
 
 
 def make_upscaler(name: str, steps: int | None, strength: float | None, colour: bool) -> Upscaler:
-    """A baseline, or a PatchVSR model (loaded once and kept) with these options."""
+    """A baseline, or a PatchVSR model (loaded once and kept) with these options; None for
+    `steps` and `strength` means the model's own."""
     if name in BASELINES:
         return get_upscaler(name)
-    from patchvsr.upscalers import PatchVSRUpscaler
-
-    return PatchVSRUpscaler(_pipeline(name), name, steps or None, strength or None, colour=colour)
-
-
-class _Observed:
-    """An upscaler that reports the whole job's progress as it goes (the report raises
-    `JobCancelled` when the job is cancelled, which stops the pipeline mid-window)."""
-
-    def __init__(self, inner: Upscaler, num_frames: int, report: Report, share: float) -> None:
-        self.inner, self.report, self.share = inner, report, share
-        self.name, self.window, self.overlap = inner.name, inner.window, inner.overlap
-        spans = plan_windows(num_frames, self.window, min(self.overlap, self.window - 1))
-        self.total = sum(stop - start for start, stop in spans)
-        self.done = 0
-
-    def upscale(self, frames: np.ndarray, out_size, *, seed: int = 0, progress=None):
-        n = len(frames)
-
-        def step(done: int, count: int, what: str) -> None:
-            if progress is not None:
-                progress(done, count, what)
-            fraction = (self.done + n * min(1.0, done / max(count, 1))) / self.total
-            self.report(self.share * fraction, f"{self.name}: {what}")
-
-        step(0, 1, "starting")
-        out = self.inner.upscale(frames, out_size, seed=seed, progress=step)
-        self.done += n
-        return out
+    return PatchVSRUpscaler(_pipeline(name), name, steps, strength, colour=colour)
 
 
 # --- the job ---------------------------------------------------------------------------------
@@ -276,12 +237,12 @@ def _run(checked: CheckedRequest, folder: Path, report: Report) -> DemoResult:
     output, compare = folder / f"{stem}{suffix}", folder / f"{stem}_vs_bicubic{suffix}"
 
     report(0.0, f"loading {request.model}")
-    upscaler = make_upscaler(request.model, request.steps, request.strength, request.colour)
-    observed = _Observed(upscaler, checked.count, report, share=0.9)
+    sizes = checked.sizes
+    upscaler = make_upscaler(request.model, sizes.steps, sizes.strength, request.colour)
     job = UpscaleJob(
         input=source,
         output=output,
-        out_size=(width, height),
+        out_size=sizes.out_hw,
         seed=request.seed,
         compare=compare,
         compare_mode="auto",
@@ -289,7 +250,12 @@ def _run(checked: CheckedRequest, folder: Path, report: Report) -> DemoResult:
         fps=fps,
         quiet=True,
     )
-    result = run_job(job, observed)
+
+    def progress(frames: float, total: int, what: str) -> None:
+        report(0.9 * frames / max(total, 1), f"{upscaler.name}: {what}")
+
+    # The clip itself was probed by `check_request`; a folder of chosen frames is new.
+    result = run_job(job, upscaler, checked.info if fps is None else None, progress)
 
     report(0.95, "drawing the comparison")
     low = read_frame(source, 0)
@@ -321,105 +287,10 @@ def _run(checked: CheckedRequest, folder: Path, report: Report) -> DemoResult:
     )
 
 
-# --- in the background -----------------------------------------------------------------------
-
-
-def _glibc():
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return None
-    return libc if hasattr(libc, "malloc_trim") else None
-
-
-_LIBC = _glibc()
-
-
-def return_freed_memory() -> None:
-    """Hand freed memory back to the system. glibc keeps freed blocks in its per-thread
-    arenas, so a server that runs each job (and each request) in a thread of its own only
-    ever grows without this (measured: +200 MB over 60 small jobs); with it, at the start and
-    the end of every job, it stays near its size after the first. A no-op elsewhere than
-    glibc. Cyclic garbage goes first: a few Python objects in a cycle can hold large native
-    buffers (frames, figures) that no allocation count would make the collector look at."""
-    gc.collect()
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
-
-
-class BackgroundJob:
-    """Run `target(report)` in a thread; `progress` holds its latest (fraction, text).
-
-    `cancel()` makes the next `report` raise `JobCancelled` inside the thread. The thread
-    runs in a copy of the caller's context (so request-scoped state travels with it) and holds
-    `DEVICE_LOCK` while it works."""
-
-    def __init__(self, target: Callable[[Report], object]) -> None:
-        self._target = target
-        self._cancel = threading.Event()
-        self._finished = threading.Event()
-        self._result: object = None
-        self._error: BaseException | None = None
-        self.progress: tuple[float, str] = (0.0, "queued")
-        context = contextvars.copy_context()
-        self._thread = threading.Thread(target=context.run, args=(self._main,), daemon=True)
-
-    def start(self) -> BackgroundJob:
-        self._thread.start()
-        return self
-
-    def report(self, fraction: float, what: str) -> None:
-        if self._cancel.is_set():
-            raise JobCancelled("cancelled")
-        self.progress = (max(0.0, min(1.0, fraction)), what)
-
-    def _main(self) -> None:
-        try:
-            while not DEVICE_LOCK.acquire(timeout=0.2):
-                self.report(0.0, "waiting for the previous job to stop")
-            try:
-                return_freed_memory()  # what serving the previous request left
-                self._result = self._target(self.report)
-            finally:
-                DEVICE_LOCK.release()
-                return_freed_memory()
-        except BaseException as err:  # handed to whoever asks for the result
-            self._error = err
-        finally:
-            self._finished.set()
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
-
-    @property
-    def done(self) -> bool:
-        return self._finished.is_set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        return self._finished.wait(timeout)
-
-    def result(self):
-        """The target's return value; re-raises its exception."""
-        if not self._finished.is_set():
-            raise RuntimeError("the job is still running")
-        if self._error is not None:
-            raise self._error
-        return self._result
-
-
 __all__ = [
-    "DEVICE_LOCK",
-    "BackgroundJob",
     "CheckedRequest",
     "DemoRequest",
     "DemoResult",
-    "JobCancelled",
     "check_request",
     "make_upscaler",
     "new_job_folder",

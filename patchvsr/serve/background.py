@@ -1,0 +1,115 @@
+"""Jobs of the web demo in the background: observable, cancellable, one at a time.
+
+`BackgroundJob` runs a job in a thread: the page polls its progress, and `cancel()` stops the
+job at its next progress report (a denoising step of the model). One job at a time holds the
+device (`DEVICE_LOCK`): a job that starts while a cancelled one is still finishing its step
+waits for it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import ctypes
+import gc
+import sys
+import threading
+from collections.abc import Callable
+
+Report = Callable[[float, str], None]  # (fraction done in [0, 1], what is happening)
+DEVICE_LOCK = threading.Lock()
+
+
+class JobCancelled(Exception):
+    """Raised inside a job's thread at its next progress report after `cancel()`."""
+
+
+def _glibc():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+    return libc if hasattr(libc, "malloc_trim") else None
+
+
+_LIBC = _glibc()
+
+
+def return_freed_memory() -> None:
+    """Hand freed memory back to the system. glibc keeps freed blocks in its per-thread
+    arenas, so a server that runs each job (and each request) in a thread of its own only
+    ever grows without this (measured: +200 MB over 60 small jobs); with it, at the start and
+    the end of every job, it stays near its size after the first. A no-op elsewhere than
+    glibc. Cyclic garbage goes first: a few Python objects in a cycle can hold large native
+    buffers (frames, figures) that no allocation count would make the collector look at."""
+    gc.collect()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+class BackgroundJob:
+    """Run `target(report)` in a thread; `progress` holds its latest (fraction, text).
+
+    `cancel()` makes the next `report` raise `JobCancelled` inside the thread. The thread
+    runs in a copy of the caller's context (so request-scoped state travels with it) and holds
+    `DEVICE_LOCK` while it works."""
+
+    def __init__(self, target: Callable[[Report], object]) -> None:
+        self._target = target
+        self._cancel = threading.Event()
+        self._finished = threading.Event()
+        self._result: object = None
+        self._error: BaseException | None = None
+        self.progress: tuple[float, str] = (0.0, "queued")
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(target=context.run, args=(self._main,), daemon=True)
+
+    def start(self) -> BackgroundJob:
+        self._thread.start()
+        return self
+
+    def report(self, fraction: float, what: str) -> None:
+        if self._cancel.is_set():
+            raise JobCancelled("cancelled")
+        self.progress = (max(0.0, min(1.0, fraction)), what)
+
+    def _main(self) -> None:
+        try:
+            while not DEVICE_LOCK.acquire(timeout=0.2):
+                self.report(0.0, "waiting for the previous job to stop")
+            try:
+                return_freed_memory()  # what serving the previous request left
+                self._result = self._target(self.report)
+            finally:
+                DEVICE_LOCK.release()
+                return_freed_memory()
+        except BaseException as err:  # handed to whoever asks for the result
+            self._error = err
+        finally:
+            self._finished.set()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    @property
+    def done(self) -> bool:
+        return self._finished.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._finished.wait(timeout)
+
+    def result(self):
+        """The target's return value; re-raises its exception."""
+        if not self._finished.is_set():
+            raise RuntimeError("the job is still running")
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
+__all__ = ["DEVICE_LOCK", "BackgroundJob", "JobCancelled", "Report", "return_freed_memory"]

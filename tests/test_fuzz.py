@@ -18,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 from conftest import SUMMARY
 
@@ -154,3 +155,23 @@ def test_the_guard_leaves_other_containers_alone(name, tmp_path):
     path = tmp_path / f"f{SEEDS[name].suffix}"
     path.write_bytes(SEEDS[name].data)
     assert declared_streams(path) == []
+
+
+@pytest.mark.parametrize("fmt", ["mpeg", "mpeg2video"])
+def test_mpeg2_slices_are_not_taken_for_sequence_headers(fmt, tmp_path):
+    """MPEG-2 slice start codes 0x07, 0x27, 0x42... read as H.264/HEVC SPS units: a program
+    or elementary stream of noise (many slices) must not be parsed as one."""
+    path = tmp_path / "noise.mpg"
+    with av.open(str(path), "w", format=fmt) as container:
+        stream = container.add_stream("mpeg2video", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 640, 480, "yuv420p"
+        for i in range(3):
+            noise = np.random.default_rng(i).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+            frame = av.VideoFrame.from_ndarray(noise, format="rgb24").reformat(format="yuv420p")
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    data = path.read_bytes()
+    assert any(data.find(bytes([0, 0, 1, code])) > 0 for code in (0x07, 0x27, 0x42))
+    assert declared_streams(path) == []
+    assert probe(path).num_frames == 3

@@ -4,10 +4,11 @@ Opening a file runs FFmpeg's stream analysis, which decodes the first frames to 
 size. For containers that list their streams up front (MP4, MOV, Matroska) the decoders get our
 pixel limit as an option and refuse a huge frame themselves. MPEG-TS and raw elementary streams
 (`.h264`, `.hevc`) announce no stream before the analysis, so the option never reaches their
-decoders: a 16000x16000 sequence header made the H.264 decoder allocate its tables and first
-frame (hundreds of MB) during `av.open`. So for those two kinds we read the sequence parameter
-sets (SPS) ourselves from the first bytes that the analysis would read, and refuse a size over
-the limit before FFmpeg sees the file.
+decoders: a 16000x16000 sequence header made `av.open` allocate 80 MB (H.264) or 200 MB (HEVC)
+for it. So for those two kinds we read the sequence parameter sets (SPS) ourselves from the
+first bytes that the analysis would read, and refuse a size over the limit before FFmpeg sees
+the file. (MPEG program streams carrying H.264 would need the same; they are rare, and not
+covered.)
 
 Only what the check needs is parsed: the TS packet layer and the PAT/PMT tables (to know which
 packets carry H.264/HEVC video), Annex-B start codes, and an SPS up to its size fields.
@@ -229,35 +230,34 @@ def _is_ts(head: bytes) -> bool:
     )
 
 
-# Files that start like this are containers that list their streams before FFmpeg's stream
-# analysis (which then passes our pixel limit to the decoders): MP4/MOV boxes, Matroska/WebM,
-# RIFF (AVI), Ogg, FLV, and the images.
-_LISTED_MAGICS = (b"\x1aE\xdf\xa3", b"RIFF", b"OggS", b"FLV", b"GIF8", b"\x89PNG", b"\xff\xd8")
-_MP4_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot", b"uuid")
-
-
-def _raw_candidate(head: bytes) -> bool:
-    """Whether `head` may be a raw H.264/HEVC stream: any file that is not a known container.
-    FFmpeg's raw-stream probes find parameter sets anywhere in their first bytes, so garbage
-    before the first start code does not rule a stream out."""
-    return not head.startswith(_LISTED_MAGICS) and head[4:8] not in _MP4_BOXES
+def raw_stream_codec(head: bytes) -> str | None:
+    """ "h264" or "hevc" when the first NAL unit in `head` opens such an Annex-B stream (a
+    parameter set, an access unit delimiter or SEI), else None. Only the first unit counts:
+    other streams with start codes (MPEG-1/2 video and program streams) hold units whose
+    type byte reads as an H.264 or HEVC SPS further on, and parsing those as sizes would refuse
+    valid files."""
+    nal = next(annexb_nals(head[:65536]), b"")
+    if len(nal) < 2 or nal[0] & 0x80:
+        return None
+    if (nal[0] >> 1) & 0x3F in (32, 33, 34, 35, 39) and nal[1] & 0x07:
+        return "hevc"  # VPS, SPS, PPS, access unit delimiter, SEI; temporal id plus 1 > 0
+    if nal[0] & 0x1F in (6, 7, 8, 9):
+        return "h264"  # SEI, SPS, PPS, access unit delimiter
+    return None
 
 
 def declared_streams(path: str | Path) -> list[SpsSize]:
     """The frame sizes that the SPS units at the start of an MPEG-TS or raw H.264/HEVC file
     declare; empty for any other kind of file."""
     with open(path, "rb") as file:
-        head = file.read(4 * TS_PACKET)
+        head = file.read(65536)
         if _is_ts(head):
-            return [
-                size
-                for codec, stream in ts_video_streams(head + file.read(SCAN_BYTES)).items()
-                for size in sps_sizes(stream, codec)
-            ]
-        if not _raw_candidate(head):
+            streams = ts_video_streams(head + file.read(SCAN_BYTES - len(head)))
+        elif codec := raw_stream_codec(head):
+            streams = {codec: head + file.read(SCAN_BYTES - len(head))}
+        else:
             return []
-        head += file.read(SCAN_BYTES)
-    return [*sps_sizes(head, "h264"), *sps_sizes(head, "hevc")]
+    return [size for codec, stream in streams.items() for size in sps_sizes(stream, codec)]
 
 
 def refuse_huge_streams(path: str | Path, max_pixels: int) -> None:
@@ -278,6 +278,7 @@ __all__ = [
     "declared_streams",
     "h264_sps_size",
     "hevc_sps_size",
+    "raw_stream_codec",
     "refuse_huge_streams",
     "sps_sizes",
     "ts_video_streams",

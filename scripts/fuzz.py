@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     deadline = time.monotonic() + args.seconds
     outcomes, failures = Counter(), []
     slowest = peak = 0.0
+    last = "none"
     start = time.monotonic()
     with (
         tempfile.TemporaryDirectory(prefix="patchvsr-fuzz-") as folder,
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         cases = (Case(name, number) for number in numbers for name in seeds)
         for result, data in run_cases(cases, seeds, Path(folder), worker):
             outcomes[result.outcome] += 1
+            last = result.id
             slowest, peak = max(slowest, result.seconds), max(peak, result.peak_growth)
             why = result.failure()
             if why:
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     total = sum(outcomes.values())
     print(
         f"{total} cases in {time.monotonic() - start:.0f} s over {len(seeds)} seeds "
-        f"(up to case {result.id.rsplit('-', 1)[1]}): "
+        f"(the last {last}): "
         + ", ".join(f"{n} {k}" for k, n in outcomes.most_common())
         + f"; {len(failures)} failures; slowest case {slowest:.2f} s; largest peak "
         f"{peak / 1e6:.0f} MB (budget {MEMORY_BUDGET / 1e6:.0f} MB); worker memory "

@@ -14,6 +14,7 @@ must be refused before FFmpeg allocates anything for them.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -84,6 +85,28 @@ def test_cases_are_reproducible():
     for name in SEEDS:
         case = Case(name, 7)
         assert mutated(case, SEEDS) == mutated(case, again)
+
+
+def test_the_runner_catches_a_hang_and_goes_on(tmp_path):
+    """A reading that never returns (a named pipe nobody writes to: the reader waits on it
+    without using CPU) is reported as a hang at the wall-clock bound, and a fresh worker
+    reads the next file."""
+    fifo = tmp_path / "waits.mp4"
+    os.mkfifo(fifo)
+    good = tmp_path / "good.png"
+    good.write_bytes(SEEDS["png"].data)
+    with Worker(timeout=0.3) as slow:
+        assert run_file(slow, fifo, "fifo").failure().startswith("hang: ")
+        assert run_file(slow, good, "good").outcome == "frames"
+
+
+def test_the_memory_budget_is_measured(worker, tmp_path):
+    """The peak is real: decoding a 64x48 GIF takes more than 100 kB above the start."""
+    path = tmp_path / "seed.gif"
+    path.write_bytes(SEEDS["gif"].data)
+    result = run_file(worker, path, "gif")
+    assert result.failure() is None
+    assert result.failure(budget=100_000).startswith("memory peaked")
 
 
 @pytest.mark.parametrize("path", REGRESSION_FILES, ids=[p.name for p in REGRESSION_FILES])

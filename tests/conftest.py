@@ -136,3 +136,14 @@ def video_pts(path: Path) -> list[int]:
     """Presentation timestamps of every video frame, in decode-output order."""
     with av.open(str(path)) as container:
         return [f.pts for f in container.decode(video=0)]
+
+
+# Lines a test adds to the end of the run's report (the fuzz test's case counts).
+SUMMARY: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if SUMMARY:
+        terminalreporter.section("figures")
+        for line in SUMMARY:
+            terminalreporter.write_line(line)

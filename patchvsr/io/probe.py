@@ -17,6 +17,7 @@ import av
 from PIL import Image
 
 from patchvsr.errors import PatchVSRError
+from patchvsr.io.stream_guard import refuse_huge_streams
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 # Frame folders are read as a sequence of these (PNG is what we write; JPEG is common).
@@ -124,7 +125,7 @@ def image_header(path: Path, max_pixels: int) -> tuple[int, int, str]:
         raise cannot_read(
             path, f"declared image size exceeds the limit of {max_pixels} pixels"
         ) from None
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, SyntaxError) as err:  # PIL's "broken PNG" is a SyntaxError
         raise cannot_read(path, f"not a readable image ({one_line(err)})") from None
     _check_pixels(path, width, height, max_pixels)
     return width, height, mode
@@ -168,6 +169,7 @@ def decoder_options(max_pixels: int) -> dict[str, str]:
 
 
 def open_input(path: Path, max_pixels: int = MAX_INPUT_PIXELS) -> av.container.InputContainer:
+    refuse_huge_streams(path, max_pixels)  # MPEG-TS and raw streams: the options come too late
     try:
         # The options reach the decoders that opening runs to read the stream parameters.
         return av.open(str(path), mode="r", options=decoder_options(max_pixels))
@@ -179,13 +181,13 @@ def _rotation_of(stream: av.video.stream.VideoStream, container) -> int:
     """Display rotation (degrees counter-clockwise, multiple of 90) from the first frame."""
     try:
         for frame in container.decode(stream):
-            return int(round(frame.rotation or 0)) % 360
+            return 90 * round((frame.rotation or 0) / 90) % 360  # a damaged matrix: 89.7, 135
     except av.FFmpegError:
         return 0
     return 0
 
 
-def _count_frames(path: Path, container, stream) -> int:
+def _count_frames(path: Path, container, stream, max_pixels: int) -> int:
     """Frames the decoder will deliver.
 
     MP4/MOV carry a full sample table: it tells where every sample lies (so a file cut short
@@ -205,9 +207,11 @@ def _count_frames(path: Path, container, stream) -> int:
         if len(entries) == declared:
             return sum(1 for e in entries if not e.is_discard)
         return declared
-    count = sum(1 for p in container.demux(stream) if p.size and not p.is_discard)
-    container.seek(0)
-    return count
+    # A second opening, not a seek back: raw H.264/HEVC streams cannot seek.
+    with open_input(path, max_pixels) as counter:
+        return sum(
+            1 for p in counter.demux(counter.streams.video[0]) if p.size and not p.is_discard
+        )
 
 
 def _probe_video(path: Path, max_pixels: int) -> VideoInfo:
@@ -217,11 +221,13 @@ def _probe_video(path: Path, max_pixels: int) -> VideoInfo:
             raise cannot_read(path, f"the file has {what}")
         stream = container.streams.video[0]
         ctx = stream.codec_context
+        if ctx is None:  # PyAV has no decoder for the codec the file names
+            raise cannot_read(path, "no decoder for its video codec (an unknown or damaged tag)")
         _check_pixels(path, ctx.width, ctx.height, max_pixels)
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         if not rate:
             raise cannot_read(path, "the video stream has no frame rate")
-        num_frames = _count_frames(path, container, stream)
+        num_frames = _count_frames(path, container, stream, max_pixels)
         if num_frames <= 0:
             raise cannot_read(path, "the video stream has zero frames")
         if stream.duration is not None and stream.time_base:

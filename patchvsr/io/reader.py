@@ -44,7 +44,7 @@ def _image_rgb(path: Path, max_pixels: int) -> np.ndarray:
                 arr = np.asarray(im, dtype=np.uint32) >> 8
                 im = Image.fromarray(arr.astype(np.uint8), mode="L")
             return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
-    except (OSError, ValueError, Image.DecompressionBombError) as err:
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         raise cannot_read(path, f"not a readable image ({one_line(err)})") from None
 
 
@@ -120,6 +120,9 @@ class VideoReader:
         stream.thread_type = "AUTO"
         stream.codec_context.options = decoder_options(self.max_pixels)  # mid-stream changes
         rotation = self.info.rotation
+        coded = (self.info.width, self.info.height)  # before rotation
+        if rotation in (90, 270):
+            coded = coded[::-1]
         index = 0
         last_pts = -1
         try:
@@ -129,6 +132,12 @@ class VideoReader:
                 # Frames without a timestamp (rare, broken muxers) get the next tick.
                 pts = frame.pts if frame.pts is not None else last_pts + 1
                 last_pts = pts
+                if (frame.width, frame.height) != coded:
+                    raise cannot_read(
+                        self.path,
+                        f"frame {index} is {frame.width}x{frame.height}, the stream starts "
+                        f"at {coded[0]}x{coded[1]} (a size change or damaged data)",
+                    )
                 if index >= start:
                     rgb = None
                     if decode:

@@ -43,9 +43,19 @@ def return_freed_memory() -> None:
     the end of every job, it stays near its size after the first. A no-op elsewhere than
     glibc. Cyclic garbage goes first: a few Python objects in a cycle can hold large native
     buffers (frames, figures) that no allocation count would make the collector look at."""
+    _forget_thread_fonts()
     gc.collect()
     if _LIBC is not None:
         _LIBC.malloc_trim(0)
+
+
+def _forget_thread_fonts() -> None:
+    """matplotlib caches the fonts it opens per thread (up to 64, each an open file): a job's
+    thread never comes back, so its entries only hold file handles (measured: +6 over 40
+    jobs, up to 64)."""
+    font_manager = sys.modules.get("matplotlib.font_manager")
+    if font_manager is not None and hasattr(font_manager, "_get_font"):
+        font_manager._get_font.cache_clear()
 
 
 class BackgroundJob:

@@ -1,0 +1,36 @@
+"""The demo as a long-running server: many small jobs in a row, and it neither grows nor
+leaves anything behind.
+
+A short soak (`patchvsr/soak.py`): `python app.py` in a process of its own, 30 jobs through
+`gradio_client` over loopback with the tiny model, mixing good clips and images, bad inputs
+(an error page, a truncated MP4, an MPEG-TS bomb) and jobs cancelled while they run, with a
+job-folder max age of 10 s. `scripts/soak.py` runs the long one for the README's figures.
+"""
+
+from __future__ import annotations
+
+from conftest import SUMMARY
+
+from patchvsr.soak import soak
+
+JOBS = 30
+MAX_AGE = 10.0
+
+
+def test_thirty_jobs_leave_the_server_as_they_found_it(tmp_path):
+    report = soak(tmp_path, JOBS, every=10, max_age=MAX_AGE)
+    SUMMARY.append(f"soak: {report.summary()}")
+    assert report.wrong == []
+    assert report.jobs == JOBS
+    assert report.refused == 9  # three bad inputs in every round of ten
+    assert report.cancelled >= 1 and report.done + report.cancelled == 21
+    assert report.leftovers == []  # no partial file, work folder or cancelled job's folder
+    first, last = report.checkpoints[0], report.checkpoints[-1]
+    # No job folder outlives the max age (each job clears the expired ones as it starts),
+    # and the folders do not pile up: 30 jobs ran over much more than 10 s.
+    assert all(c.expired == 0 for c in report.checkpoints)
+    assert last.folders < report.done
+    # The server's resources stay where the first jobs left them.
+    assert last.fds <= first.fds + 3, (first.fds, last.fds)
+    assert last.threads <= first.threads + 2, (first.threads, last.threads)
+    assert last.rss_mb - first.rss_mb < 100, (first.rss_mb, last.rss_mb)

@@ -50,15 +50,6 @@ class UpscaleTab:
     def __init__(self, settings: DemoSettings) -> None:
         self.settings = settings
 
-    def crop_of(self, info, scale, size, patch, scheme, overlap, index):
-        """The region of the patch selected in Explore, to zoom into; None (the most detailed
-        region instead) when there is no plan or the patch covers much of the frame."""
-        try:
-            _, plan = explore.page_plan(info, scale, size, patch, scheme, overlap)
-        except PatchVSRError:
-            return None, ""
-        return explore.crop_of(plan, index)
-
     async def upscale(
         self, clip, frame, scale, size, patch, scheme, overlap, index,
         model, frames, steps, strength, seed, colour, progress=gr.Progress(),  # noqa: B008
@@ -76,15 +67,15 @@ class UpscaleTab:
                 frames=int(frames),
                 scale=float(scale),
                 size=parse_size(size) if size and size.strip() else None,
-                steps=int(steps) or None,
-                strength=float(strength) or None,
+                steps=int(steps),
+                strength=float(strength),
                 seed=int(seed),
                 colour=bool(colour),
             )
             checked = check_request(request, self.settings.limits)
         except PatchVSRError as err:
             raise user_error(err, clip) from None
-        crop, label = self.crop_of(checked.info, scale, size, patch, scheme, overlap, index)
+        crop, label = explore.crop_of(checked.out_size, patch, scheme, overlap, index)
         request = dataclasses.replace(request, crop=crop, crop_label=label)
         checked = dataclasses.replace(checked, request=request)
 

@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 
+from patchvsr.frames import fold_frames, unfold_frames
+
 
 class PixelUnshuffleCodec(ModelMixin, ConfigMixin):
     @register_to_config
@@ -29,13 +31,9 @@ class PixelUnshuffleCodec(ModelMixin, ConfigMixin):
 
     def encode_video(self, video: torch.Tensor) -> torch.Tensor:
         """(B, C, F, H, W) in [-1, 1] -> (B, C * r^2, F, H / r, W / r)."""
-        b, c, f, h, w = video.shape
-        frames = video.transpose(1, 2).reshape(b * f, c, h, w)
-        z = F.pixel_unshuffle(frames, self.config.factor) * self.config.latent_scale
-        return z.reshape(b, f, *z.shape[1:]).transpose(1, 2)
+        z = F.pixel_unshuffle(fold_frames(video), self.config.factor) * self.config.latent_scale
+        return unfold_frames(z, video.shape[0])
 
     def decode_video(self, latents: torch.Tensor) -> torch.Tensor:
-        b, c, f, h, w = latents.shape
-        frames = latents.transpose(1, 2).reshape(b * f, c, h, w) / self.config.latent_scale
-        x = F.pixel_shuffle(frames, self.config.factor)
-        return x.reshape(b, f, *x.shape[1:]).transpose(1, 2)
+        frames = fold_frames(latents) / self.config.latent_scale
+        return unfold_frames(F.pixel_shuffle(frames, self.config.factor), latents.shape[0])

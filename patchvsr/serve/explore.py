@@ -21,7 +21,7 @@ from patchvsr.io.reader import read_frame
 from patchvsr.location import normalized_box
 from patchvsr.models.configs import PlanGeometry, geometry_for
 from patchvsr.pick import axes_map
-from patchvsr.request import Request, RequestError, parse_size, plan_request
+from patchvsr.request import Request, RequestError, parse_size, plan_for, plan_request
 
 EXPLORE_MODEL = "wan2.1-1.3b"  # whose plan Explore draws (its cost is what the report counts)
 FIGURES = ("grid", "weights", "location", "context")
@@ -98,9 +98,15 @@ def explore_view(path: str, frame: int, request: Request, plan: PatchPlan, index
     return pictures, report, where
 
 
-def crop_of(plan: PatchPlan, index: int) -> tuple[tuple | None, str]:
-    """The region of the chosen patch, to zoom into, and its label; (None, "") when the patch
-    covers much of the frame (a zoom that shows nothing new)."""
+def crop_of(out_hw: tuple[int, int], patch, scheme: str, overlap, index: int) -> tuple:
+    """The region of the patch chosen in Explore, on a checked output size, to zoom into, and
+    its label; (None, "") when there is no such plan or the patch covers much of the frame (a
+    zoom that shows nothing new)."""
+    try:
+        sliding = float(overlap) if scheme == "sliding" else None
+        plan = plan_for(explore_geometry(), out_hw, int(patch), scheme, sliding)
+    except PatchVSRError:
+        return None, ""
     index = patch_index(plan, index)
     box = normalized_box(plan.patches[index], plan.height, plan.width)
     if (box[2] - box[0]) * (box[3] - box[1]) > 0.25:

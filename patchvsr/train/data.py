@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from patchvsr.frames import to_levels, to_signed
 from patchvsr.train.degrade import degrade, from_uint8, pick
 from patchvsr.train.media import Source
 
@@ -215,11 +216,11 @@ class Batch:
 
 def as_video(frames: torch.Tensor) -> torch.Tensor:
     """uint8 clips (..., 3, F, H, W) -> float in [-1, 1], on their device."""
-    return frames.float() / 127.5 - 1.0
+    return to_signed(frames)
 
 
 def _quantize(clip: torch.Tensor) -> torch.Tensor:
-    return ((clip.clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
+    return to_levels(clip)
 
 
 def random_box(scene_hw, patch: int, align: int, rng: np.random.Generator) -> list[int]:

@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from patchvsr.frames import frames_to_video, video_to_frames
+
 KINDS = ("bilinear", "bicubic", "realistic")
 _RESIZE_MODES = ("area", "bilinear", "bicubic")
 
@@ -105,13 +107,13 @@ def add_noise(clip: torch.Tensor, rng: np.random.Generator, s: RealisticSettings
 
 def to_uint8(clip: torch.Tensor) -> np.ndarray:
     """(3, F, H, W) in [-1, 1] -> (F, H, W, 3) uint8."""
-    return ((clip.clamp(-1, 1) + 1.0) * 127.5).round().byte().permute(1, 2, 3, 0).numpy()
+    return video_to_frames(clip[None])
 
 
 def from_uint8(frames: np.ndarray) -> torch.Tensor:
     """(F, H, W, 3) uint8 -> (3, F, H, W) in [-1, 1]."""
     frames = np.require(frames, requirements=["C", "W"])  # torch wants writable memory
-    return torch.from_numpy(frames).permute(3, 0, 1, 2).float() / 127.5 - 1
+    return frames_to_video(frames)[0]
 
 
 def jpeg(clip: torch.Tensor, quality: int) -> torch.Tensor:

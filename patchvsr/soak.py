@@ -250,9 +250,7 @@ def soak(root: Path, jobs: int, every: int = 50, max_age: float = 20.0, log=prin
         client = Client(server.url, verbose=False)
         for number in range(jobs):
             kind = ROUND[number % len(ROUND)]
-            path = (
-                files[kind][number // len(ROUND) % len(files[kind])] if kind != "cancel" else None
-            )
+            path = files[kind][number % len(files[kind])] if kind != "cancel" else None
             try:
                 if kind == "cancel":  # (it may stop before it clears expired folders)
                     cancelled = _cancel(

@@ -32,7 +32,7 @@ ADDRESS_SPACE_MARGIN = 6 << 30
 def read_like_the_front_ends(path: Path, scratch: Path) -> str:
     """Probe and validate `path` as `python -m patchvsr upscale` does, then decode the first
     window as both front ends do; returns what was read. Raises `PatchVSRError` on a refusal."""
-    job = UpscaleJob(input=path, output=scratch / "out.mp4", out_size=(128, 96))
+    job = UpscaleJob(input=path, output=scratch / "out.mp4", out_size=(96, 128))  # (H, W)
     info = validate_job(job)
     count = 0
     with VideoReader(path, info=info) as reader:

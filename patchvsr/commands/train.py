@@ -64,5 +64,8 @@ def run(args: argparse.Namespace) -> int:
         echo=None if args.quiet else print,
         export=not args.no_export,
     )
-    print(f"run folder: {run_dir}")
+    from accelerate import PartialState
+
+    if PartialState().is_main_process:  # one line, not one per process
+        print(f"run folder: {run_dir}")
     return 0

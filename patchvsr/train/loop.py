@@ -144,20 +144,35 @@ def make_accelerator(cfg: TrainConfig, device: str | None) -> Accelerator:
     wanted = device or cfg.run.device
     if wanted == "cuda":
         resolve_device("cuda")  # a clear error when there is none
+    cuda = wanted != "cpu" and torch.cuda.is_available()
     precision = cfg.run.mixed_precision
     if precision == "auto":
-        cuda = wanted != "cpu" and torch.cuda.is_available()
         precision = "bf16" if cuda else "no"
     # Accelerate keeps one process-wide state; a new run in the same process (a notebook,
     # the tests) may want another precision, so start from a clean state.
     AcceleratorState._reset_state(reset_partial_state=True)
     return Accelerator(
-        cpu=wanted == "cpu",
+        # Without CUDA, processes (under any launcher) run on the CPU and talk over gloo.
+        cpu=not cuda,
         mixed_precision=precision,
         gradient_accumulation_steps=cfg.optim.gradient_accumulation,
         # Each step's batch is split between the processes, not multiplied by their number.
         dataloader_config=DataLoaderConfiguration(split_batches=True),
     )
+
+
+def single_process_note(accelerator: Accelerator) -> str | None:
+    """`accelerate launch --cpu --num_processes N` starts N processes only through MPI (an
+    mpirun hostfile); without it, it starts one and gives no sign. Say so, and how to get N."""
+    asked = (
+        os.environ.get("ACCELERATE_USE_CPU", "").lower() == "true" and "MASTER_ADDR" in os.environ
+    )
+    if accelerator.num_processes == 1 and asked and "WORLD_SIZE" not in os.environ:
+        return (
+            "accelerate launch --cpu started one process (it starts several only through MPI); "
+            "for N processes on CPUs (gloo) use: accelerate launch --multi_gpu --num_processes N"
+        )
+    return None
 
 
 def weights_fingerprint(params: dict[str, torch.nn.Parameter]) -> torch.Tensor:
@@ -231,7 +246,7 @@ def train(
     # 2. Model, optimizer, EMA, state: the same on every process (seeded; the same files)
     seed = cfg.run.seed
     with accelerator.main_process_first():  # the main process fills the prompt cache first
-        pipe = build_pipeline(cfg.model, seed, str(dev)).to(dev)
+        pipe = build_pipeline(cfg.model, seed, dev.type).to(dev)
     params = trainable_parameters(pipe, cfg.model.trainable)
     set_train_mode(pipe, True, cfg.optim.gradient_checkpointing)
     optimizer = make_optimizer(cfg, params)
@@ -263,6 +278,9 @@ def train(
     model, optimizer, loader, schedule = accelerator.prepare(
         TrainStep(pipe, cfg.optim), optimizer, loader, schedule
     )
+    note = single_process_note(accelerator)
+    if note:
+        log(note)
     n_params = sum(p.numel() for p in params.values())
     log(
         f"run {cfg.run.name}: {n_params / 1e6:.2f}M trainable parameters, {len(sources)} sources, "
@@ -275,6 +293,7 @@ def train(
     budget = cfg.run.time_budget
     data = iter(loader)
     window_start, waited, t_probe = time.monotonic(), 0.0, t0
+    saved = None  # the step of the last checkpoint written by this run
     while step < cfg.run.max_steps:
         # The main process's clock decides, and every process stops at the same step.
         if budget and main and time.monotonic() - t0 >= budget:
@@ -331,12 +350,16 @@ def train(
             window_start, waited = time.monotonic(), 0.0
         if step % cfg.run.checkpoint_every == 0:
             _save(accelerator, run_dir, params, ema, optimizer, state, log)
+            saved = step
         if cfg.run.sample_every and step % cfg.run.sample_every == 0 and holdout:
             _samples(pipe, params, ema, holdout, cfg, run_dir, log)
     log(f"trained {step - start_step} steps in {time.monotonic() - t0:.0f} s")
+    if dev.type == "cuda":
+        log(f"peak memory {torch.cuda.max_memory_allocated(dev) / 2**30:.1f} GiB")
 
-    # 4. Save, draw, export (the main process)
-    _save(accelerator, run_dir, params, ema, optimizer, state, log)
+    # 4. Save (unless this step just was), draw, export (the main process)
+    if saved != step:
+        _save(accelerator, run_dir, params, ema, optimizer, state, log)
     if main:
         plot_losses(state["losses"], run_dir / "loss.png", f"{cfg.run.name}: rectified-flow loss")
     if holdout:

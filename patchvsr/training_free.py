@@ -45,8 +45,12 @@ def strength_for_sigma(sigma: float, shift: float) -> float:
 
 
 def defaults(shift: float) -> dict:
-    """Default steps and strength of a model in training-free mode: start at `SIGMA`."""
-    return {"steps": STEPS, "strength": round(strength_for_sigma(SIGMA, shift), 6)}
+    """Default steps and strength (the pipeline's config keys) of a model in training-free
+    mode: start at noise level `SIGMA`."""
+    return {
+        "default_steps": STEPS,
+        "default_strength": round(strength_for_sigma(SIGMA, shift), 6),
+    }
 
 
 def describe(pipe, steps: int, strength: float) -> str:
@@ -70,13 +74,13 @@ def lacks_adapter(model: str) -> bool:
     folder = Path(model)
     if not folder.is_dir():
         return False  # tiny, mini, a baseline: adapters built in (or not a model)
-    if (folder / "patchvsr.json").exists():
-        return not (folder / "adapter").is_dir()
     try:
         index = json.loads((folder / "model_index.json").read_text())
     except (OSError, ValueError):
         return False
-    return "adapter" not in index  # the hub's Wan layout: a base alone
+    # PatchVSR's layout names its adapter ([null, null] when it has none); the hub's Wan
+    # layout has no entry at all.
+    return not any(index.get("adapter") or [])
 
 
 def model_choice_info(models: list[str]) -> str:
@@ -93,7 +97,9 @@ def notice(upscaler) -> str | None:
     pipe = getattr(upscaler, "pipe", None)
     if pipe is None or not is_training_free(pipe):
         return None
-    return describe(pipe, upscaler.steps, upscaler.strength)
+    steps = upscaler.steps or pipe.config.default_steps
+    strength = upscaler.strength or pipe.config.default_strength
+    return describe(pipe, steps, strength)
 
 
 def notes(upscaler) -> list[str]:

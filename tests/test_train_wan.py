@@ -139,3 +139,16 @@ def test_patch_blocks_can_start_as_copies_of_the_base_blocks_they_mirror():
             mirror.ffn.net[0].proj.weight,
         )
     assert [mirrored_base_block(copied.adapter, i) for i in range(2)] == [0, 1]
+
+
+def test_the_shipped_tiny_base_is_what_its_writer_writes(tmp_path):
+    """assets/tiny-wan is `python -m patchvsr.train.tiny_wan` output, byte for byte."""
+    from patchvsr.train.tiny_wan import write_tiny_wan
+
+    written = write_tiny_wan(tmp_path / "tiny-wan")
+    shipped = ROOT / "assets" / "tiny-wan"
+    files = sorted(p.relative_to(shipped) for p in shipped.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(written) for p in written.rglob("*") if p.is_file())
+    for name in files:
+        if name.suffix == ".safetensors":
+            assert (written / name).read_bytes() == (shipped / name).read_bytes(), name

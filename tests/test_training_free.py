@@ -11,9 +11,10 @@ from diffusers import WanTransformer3DModel
 from patchvsr import training_free
 from patchvsr.app_config import DemoSettings, Limits
 from patchvsr.app_jobs import DemoRequest, check_request, run_request
+from patchvsr.builders import build_tiny
 from patchvsr.cli import main
 from patchvsr.models import PatchVSRAdapter
-from patchvsr.runtime import build_tiny, save_pipeline, tiny_adapter_config
+from patchvsr.models.configs import tiny_adapter_config
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_WAN = ROOT / "assets" / "tiny-wan"  # the hub's Wan layout: a base without adapter
@@ -33,9 +34,11 @@ def test_the_default_start_is_a_noise_level_not_a_share_of_the_steps():
     # With Wan's shift 3 the old default (strength 0.6) started at sigma 0.82.
     assert training_free.sigma_for_strength(0.6, 3.0) == pytest.approx(0.818, abs=1e-3)
     defaults = training_free.defaults(3.0)
-    start = training_free.sigma_for_strength(defaults["strength"], 3.0)
+    start = training_free.sigma_for_strength(defaults["default_strength"], 3.0)
     assert start == pytest.approx(training_free.SIGMA)
-    assert round(defaults["steps"] * defaults["strength"]) >= 2  # several refinement steps
+    assert (
+        round(defaults["default_steps"] * defaults["default_strength"]) >= 2
+    )  # several refinement steps
 
 
 def _upscale(clip: Path, out: Path, *extra: str) -> int:
@@ -64,7 +67,8 @@ def test_a_model_with_adapter_weights_never_shows_the_warning(clip, tmp_path, ca
 @pytest.fixture
 def bare_tiny(tmp_path) -> str:
     """The tiny model saved without its adapter: a base alone, in PatchVSR's layout."""
-    return str(save_pipeline(build_tiny(with_adapter=False), tmp_path / "tiny-base"))
+    build_tiny(with_adapter=False).save_pretrained(tmp_path / "tiny-base")
+    return str(tmp_path / "tiny-base")
 
 
 def test_the_demo_labels_the_model_choice_and_the_result(bare_tiny, clip, tmp_path):

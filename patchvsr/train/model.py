@@ -121,7 +121,7 @@ def build_pretrained(m: ModelConfig, seed: int, device: str) -> PatchVSRPipeline
         copy_base_blocks(adapter, pipe.transformer)
     pipe.adapter = None
     pipe.register_modules(adapter=adapter.to(pipe.device))
-    pipe.base_size, pipe.window, pipe.window_overlap = m.base_size, m.window, m.window_overlap
+    pipe.register_to_config(base_size=m.base_size, window=m.window, window_overlap=m.window_overlap)
     return pipe
 
 

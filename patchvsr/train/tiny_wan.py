@@ -21,26 +21,10 @@ from pathlib import Path
 
 import torch
 
-TRANSFORMER = dict(
-    patch_size=(1, 2, 2),
-    num_attention_heads=2,
-    attention_head_dim=16,
-    in_channels=4,
-    out_channels=4,
-    text_dim=16,
-    freq_dim=16,
-    ffn_dim=64,
-    num_layers=2,
-    rope_max_seq_len=64,
-)
-VAE = dict(
-    base_dim=8,
-    z_dim=4,
-    dim_mult=[1, 1, 1, 1],
-    num_res_blocks=1,
-    latents_mean=[0.0] * 4,
-    latents_std=[1.0] * 4,
-)
+from patchvsr.models.configs import TINY_TRANSFORMER, TINY_VAE
+
+# The tiny test model's sizes (patchvsr.models.configs), a little wider.
+TRANSFORMER = TINY_TRANSFORMER | dict(attention_head_dim=16, ffn_dim=64)
 MODEL_INDEX = {
     "_class_name": "WanPipeline",
     "_diffusers_version": "0.42.1",
@@ -56,7 +40,7 @@ def _write_tokenizer(folder: Path) -> int:
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    from patchvsr.runtime import PROMPT
+    from patchvsr.models.configs import PROMPT
 
     special = ["<pad>", "</s>", "<unk>"]
     words = sorted(set(PROMPT.replace(",", " ").split()))
@@ -69,22 +53,24 @@ def _write_tokenizer(folder: Path) -> int:
     return len(vocab)
 
 
-def write_tiny_wan(folder: str | Path, seed: int = 0) -> Path:
-    """Write the tiny base (random weights, deterministic in `seed`) into `folder`."""
+def write_tiny_wan(folder: str | Path, seed: int = 0, transformer: dict | None = None) -> Path:
+    """Write the tiny base (random weights, deterministic in `seed`) into `folder`;
+    `transformer` overrides the transformer's configuration."""
     from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanTransformer3DModel
     from transformers import UMT5Config, UMT5EncoderModel
 
     folder = Path(folder)
     torch.manual_seed(seed)
-    WanTransformer3DModel(**TRANSFORMER).save_pretrained(folder / "transformer")
-    AutoencoderKLWan(**VAE).save_pretrained(folder / "vae")
+    transformer = transformer or TRANSFORMER
+    WanTransformer3DModel(**transformer).save_pretrained(folder / "transformer")
+    AutoencoderKLWan(**TINY_VAE).save_pretrained(folder / "vae")
     UniPCMultistepScheduler(
         prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0
     ).save_pretrained(folder / "scheduler")
     vocab = _write_tokenizer(folder / "tokenizer")
     text = UMT5Config(
         vocab_size=vocab,
-        d_model=TRANSFORMER["text_dim"],
+        d_model=transformer["text_dim"],
         d_kv=8,
         d_ff=32,
         num_layers=1,

@@ -48,7 +48,7 @@ def main() -> None:
         first, last = np.mean(losses[:tenth]), np.mean(losses[-tenth:])
         print(f"{init:6s}: mean loss, first {tenth} steps {first:.4f}, last {tenth} {last:.4f}")
     ax.set_xlabel("step")
-    ax.set_ylabel(f"velocity MSE (mean of {tenth})")
+    ax.set_ylabel(f"training loss (mean of {tenth})")
     ax.set_title(f"{Path(args.config).stem}: patch branch from random vs copied base blocks")
     ax.legend()
     ax.grid(alpha=0.3)

@@ -284,3 +284,14 @@ def test_a_new_run_can_start_from_another_runs_weights(media, tmp_path):
     cfg = tiny_config(media, run__init_weights=str(tmp_path / "missing.safetensors"))
     with pytest.raises(PatchVSRError, match="init_weights"):
         train(cfg, out=tmp_path / "c", max_steps=1, echo=None, export=False)
+
+
+def test_a_launcher_that_started_one_process_of_several_is_named(media, tmp_path, monkeypatch):
+    """`accelerate launch --cpu --num_processes 2` without MPI starts one process: the run
+    says so, and how to get two."""
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "True")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    run = train(tiny_config(media), out=tmp_path / "run", max_steps=1, echo=None, export=False)
+    log = (run / "train.log").read_text()
+    assert "started one process" in log and "--multi_gpu --num_processes N" in log

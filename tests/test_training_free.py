@@ -9,12 +9,12 @@ from conftest import write_clip
 from diffusers import WanTransformer3DModel
 
 from patchvsr import training_free
-from patchvsr.app_config import DemoSettings, Limits
-from patchvsr.app_jobs import DemoRequest, check_request, run_request
 from patchvsr.builders import build_tiny
 from patchvsr.cli import main
 from patchvsr.models import PatchVSRAdapter
 from patchvsr.models.configs import tiny_adapter_config
+from patchvsr.serve.config import DemoSettings, Limits
+from patchvsr.serve.jobs import DemoRequest, check_request, run_request
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_WAN = ROOT / "assets" / "tiny-wan"  # the hub's Wan layout: a base without adapter

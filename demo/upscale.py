@@ -17,6 +17,7 @@ from types import SimpleNamespace
 import gradio as gr
 
 from demo.explore import EXAMPLES, user_error
+from patchvsr import training_free
 from patchvsr.errors import PatchVSRError
 from patchvsr.request import parse_size
 from patchvsr.serve import explore
@@ -121,7 +122,7 @@ def layout(settings: DemoSettings) -> SimpleNamespace:
             settings.models,
             value=settings.default_model,
             label="Model",
-            info="bicubic and lanczos are the classical baselines",
+            info=training_free.model_choice_info(settings.models),
             scale=2,
         )
         ui.frames = gr.Slider(

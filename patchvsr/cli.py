@@ -12,7 +12,7 @@ import importlib
 import sys
 
 # Order is the order shown in `--help`.
-COMMANDS = ["upscale", "plan", "viz", "eval", "bench", "train"]
+COMMANDS = ["upscale", "plan", "viz", "eval", "bench", "train", "prepare-data"]
 # How the command line names the settings a refused request names (`RequestError.field`).
 OPTION_NAMES = {
     "scale": "--scale",
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name in COMMANDS:
         try:
-            module = importlib.import_module(f"patchvsr.commands.{name}")
+            module = importlib.import_module(f"patchvsr.commands.{name.replace('-', '_')}")
         except ModuleNotFoundError as err:
             if err.name.startswith("patchvsr"):
                 raise

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 from pathlib import Path
 
@@ -31,12 +30,11 @@ from diffusers import (
 from diffusers.utils import logging as diffusers_logging
 from safetensors.torch import load_file, save_file
 
+from patchvsr import training_free
 from patchvsr.errors import PatchVSRError
 from patchvsr.models import PatchVSRAdapter
 from patchvsr.models.configs import PROMPT, WAN_FLOW_SHIFT, WAN_SETTINGS, WAN_TEXT_TOKENS
 from patchvsr.models.prompt import PromptEmbedding
-
-logger = logging.getLogger(__name__)
 
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
@@ -135,8 +133,9 @@ def load_wan(cls, folder: Path, dtype: torch.dtype, adapter: str | Path | None =
     transformer = _component(WanTransformer3DModel, folder / "transformer", dtype)
     vae = _component(AutoencoderKLWan, folder / "vae", torch.float32)
     adapter_model = load_adapter(adapter, dtype) if adapter else None
-    if adapter_model is None:
-        logger.warning("no adapter weights given: running training-free, adapter off")
+    settings = dict(WAN_SETTINGS)
+    if adapter_model is None:  # the front ends say what runs (patchvsr.training_free)
+        settings |= training_free.defaults(WAN_FLOW_SHIFT)
     device = torch.device(
         "cuda" if dtype == torch.bfloat16 and torch.cuda.is_available() else "cpu"
     )
@@ -147,7 +146,7 @@ def load_wan(cls, folder: Path, dtype: torch.dtype, adapter: str | Path | None =
         FlowMatchEulerDiscreteScheduler(shift=WAN_FLOW_SHIFT),
         adapter_model,
         PromptEmbedding.of(embeds),
-        **WAN_SETTINGS,
+        **settings,
     )
 
 

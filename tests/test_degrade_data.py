@@ -210,9 +210,22 @@ def test_missing_or_empty_sources_are_errors(tmp_path):
 def test_worker_processes_prefetch_the_same_batches():
     from itertools import islice
 
-    from patchvsr.train.data import batches
+    from patchvsr.train.data import batch_loader
 
-    inline = list(islice(batches(_sources(), _settings(), 4, start=5, workers=0), 3))
-    workers = list(islice(batches(_sources(), _settings(), 4, start=5, workers=2), 3))
-    for a, b in zip(inline, workers, strict=True):
+    inline = list(islice(batch_loader(_sources(), _settings(), 4, start=5, workers=0), 3))
+    workers = list(islice(batch_loader(_sources(), _settings(), 4, start=5, workers=2), 3))
+    for step, (a, b) in enumerate(zip(inline, workers, strict=True)):
         assert torch.equal(a.hr, b.hr) and torch.equal(a.lr, b.lr) and a.scale == b.scale
+        assert torch.equal(a.seeds, make_batch(_sources(), _settings(), 4, 5 + step).seeds)
+
+
+def test_any_share_of_a_batchs_scenes_is_made_alone():
+    """A process makes only its share of a step's scenes, and gets exactly those scenes."""
+    from patchvsr.train.data import collate_scenes, make_scene
+
+    settings = _settings(batch_size=4, patches_per_scene=1)
+    whole = make_batch(_sources(), settings, 2, 6)
+    share = collate_scenes([make_scene(_sources(), settings, 2, 6, i) for i in (2, 3)])
+    assert torch.equal(share.hr, whole.hr[2:]) and torch.equal(share.lr, whole.lr[2:])
+    assert torch.equal(share.boxes, whole.boxes[2:]) and torch.equal(share.seeds, whole.seeds[2:])
+    assert len(set(whole.seeds.tolist())) == 4

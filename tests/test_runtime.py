@@ -1,75 +1,31 @@
 """Loading models by name and from folders, incl. a folder laid out exactly like the hub's
 Wan2.1 repository (filled with tiny weights), and the refusals."""
 
-import json
-
 import numpy as np
 import pytest
 import torch
-from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanTransformer3DModel
+from diffusers import WanTransformer3DModel
 
 from patchvsr.builders import build_tiny
 from patchvsr.errors import PatchVSRError
 from patchvsr.loading import prompt_cache_path
 from patchvsr.models import PatchVSRAdapter
-from patchvsr.models.configs import TINY_TRANSFORMER, TINY_VAE, tiny_adapter_config
+from patchvsr.models.configs import TINY_TRANSFORMER, tiny_adapter_config
 from patchvsr.pipeline import PatchVSRPipeline
 from patchvsr.runtime import load_pipeline
+from patchvsr.train.tiny_wan import write_tiny_wan
 
 
 def load_folder(folder, adapter=None):
     return PatchVSRPipeline.from_pretrained(folder, adapter)
 
 
-def _tiny_tokenizer(folder):
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    words = "a high quality video sharp details natural textures clean edges".split()
-    vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2} | {w: i + 3 for i, w in enumerate(words)}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace()])
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
-    )
-    fast.save_pretrained(folder)
-    return len(vocab)
-
-
 @pytest.fixture(scope="module")
 def hub_folder(tmp_path_factory):
     """The hub's Wan2.1-T2V-1.3B-Diffusers layout: model_index.json, transformer/, vae/,
     scheduler/, text_encoder/, tokenizer/ — with tiny weights."""
-    from transformers import UMT5Config, UMT5EncoderModel
-
     root = tmp_path_factory.mktemp("Wan2.1-T2V-1.3B-Diffusers")
-    torch.manual_seed(0)
-    WanTransformer3DModel(**TINY_TRANSFORMER).save_pretrained(root / "transformer")
-    AutoencoderKLWan(**TINY_VAE).save_pretrained(root / "vae")
-    UniPCMultistepScheduler(
-        prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0
-    ).save_pretrained(root / "scheduler")
-    vocab = _tiny_tokenizer(root / "tokenizer")
-    config = UMT5Config(
-        vocab_size=vocab,
-        d_model=TINY_TRANSFORMER["text_dim"],
-        d_kv=8,
-        d_ff=32,
-        num_layers=1,
-        num_heads=2,
-    )
-    UMT5EncoderModel(config).save_pretrained(root / "text_encoder")
-    index = {
-        "_class_name": "WanPipeline",
-        "_diffusers_version": "0.42.1",
-        "scheduler": ["diffusers", "UniPCMultistepScheduler"],
-        "text_encoder": ["transformers", "UMT5EncoderModel"],
-        "tokenizer": ["transformers", "T5TokenizerFast"],
-        "transformer": ["diffusers", "WanTransformer3DModel"],
-        "vae": ["diffusers", "AutoencoderKLWan"],
-    }
-    (root / "model_index.json").write_text(json.dumps(index))
-    return root
+    return write_tiny_wan(root, transformer=TINY_TRANSFORMER)
 
 
 @pytest.fixture
@@ -83,7 +39,8 @@ def test_hub_layout_loads_training_free_and_caches_the_prompt(hub_folder, cache)
     assert pipe.adapter is None  # no adapter weights given: adapter off
     assert pipe.prompt_embeds.shape == (1, 512, TINY_TRANSFORMER["text_dim"])
     assert prompt_cache_path(hub_folder).exists()
-    assert (pipe.config.default_steps, pipe.config.default_strength) == (8, 0.6)
+    # training-free: 4 of 32 steps from noise level 0.3 (patchvsr.training_free)
+    assert (pipe.config.default_steps, pipe.config.default_strength) == (32, 0.125)
     pipe.register_to_config(base_size=32, window=5, window_overlap=0)
     out = pipe(np.zeros((5, 16, 16, 3), np.uint8), scale=2, num_inference_steps=1)
     assert out.frames.shape == (5, 32, 32, 3)

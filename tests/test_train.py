@@ -1,6 +1,7 @@
 """Training: the loop learns, resuming continues the same curve, configs fail clearly, the
 exported model loads, and training feeds the model exactly what inference feeds it."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -55,14 +56,15 @@ def tiny_config(media: Path, **overrides):
 
 
 def _fixed_loss(cfg, pipe) -> float:
-    """The loss on one fixed batch with fixed noise (a batch the run never trains on)."""
-    batch = make_batch(load_sources(cfg.data.sources), data_settings(cfg), seed=999, step=0)
+    """The loss on six fixed batches, two draws of noise each (batches the run never sees)."""
+    sources, settings = load_sources(cfg.data.sources), data_settings(cfg)
     losses = []
     with torch.no_grad():
-        for k in range(4):
-            losses.append(
-                float(flow_loss(pipe, batch, cfg.optim, torch.Generator().manual_seed(k)))
-            )
+        for step in range(6):
+            batch = make_batch(sources, settings, seed=999, step=step)
+            for k in range(2):  # two draws of noise and noise level
+                noise = dataclasses.replace(batch, seeds=batch.seeds + k)
+                losses.append(float(flow_loss(pipe, noise, cfg.optim)))
     return float(np.mean(losses))
 
 
@@ -96,7 +98,7 @@ def test_a_short_run_learns_a_residual_beyond_bicubic(media, tmp_path):
         for name, p in params.items():
             p.copy_(weights[name])
     after = _fixed_loss(cfg, pipe)
-    assert after < 0.95 * before, (before, after)  # 0.88 when written
+    assert after < 0.96 * before, (before, after)  # 0.92 when written
     assert (run / "loss.png").stat().st_size > 1000
 
 
@@ -177,7 +179,7 @@ def test_training_feeds_the_model_what_inference_feeds_it(media):
 
     pipe.predict_patches, pipe.model.encode_global = spy_predict, spy_global
     with torch.no_grad():
-        flow_loss(pipe, batch, cfg.optim, torch.Generator().manual_seed(0))
+        flow_loss(pipe, batch, cfg.optim)
         train_global, train_patches = seen[0][1][:1], seen[1]
         seen.clear()
         pipe(
@@ -282,3 +284,14 @@ def test_a_new_run_can_start_from_another_runs_weights(media, tmp_path):
     cfg = tiny_config(media, run__init_weights=str(tmp_path / "missing.safetensors"))
     with pytest.raises(PatchVSRError, match="init_weights"):
         train(cfg, out=tmp_path / "c", max_steps=1, echo=None, export=False)
+
+
+def test_a_launcher_that_started_one_process_of_several_is_named(media, tmp_path, monkeypatch):
+    """`accelerate launch --cpu --num_processes 2` without MPI starts one process: the run
+    says so, and how to get two."""
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "True")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    run = train(tiny_config(media), out=tmp_path / "run", max_steps=1, echo=None, export=False)
+    log = (run / "train.log").read_text()
+    assert "started one process" in log and "--multi_gpu --num_processes N" in log

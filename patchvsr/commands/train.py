@@ -1,7 +1,11 @@
 """`python -m patchvsr train CONFIG`: train (or resume) a PatchVSR model from a TOML config.
 
     python -m patchvsr train CONFIG [--device auto|cpu|cuda] [--resume] [--max-steps N]
-        [--time-budget SECONDS] [--out DIR] [--no-export] [-q]
+        [--time-budget SECONDS] [--out DIR] [--data PATH ...] [--no-export] [-q]
+
+On several processes (GPUs, machines) the same command runs under accelerate:
+
+    accelerate launch [--multi_gpu --num_processes N | --num_machines M ...] -m patchvsr train CONFIG
 
 Writes the run folder (checkpoint, loss curve, sample comparisons, and at the end the EMA
 weights as a pipeline folder usable with `upscale --model DIR/pipeline`); see
@@ -27,6 +31,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--time-budget", type=float, help="seconds of training, then stop, save and export"
     )
     p.add_argument("--out", metavar="DIR", help="run folder (default: the config's run.out)")
+    p.add_argument(
+        "--data",
+        nargs="+",
+        metavar="PATH",
+        help="training media (overrides data.sources), e.g. a folder made by prepare-data",
+    )
     p.add_argument("--no-export", action="store_true", help="do not write the pipeline folder")
     p.add_argument("-q", "--quiet", action="store_true", help="log to the run folder only")
     return p
@@ -42,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
     from patchvsr.train.config import load_config
 
     cfg = load_config(args.config)
+    if args.data:
+        cfg.data.sources = list(args.data)
     run_dir = train(
         cfg,
         resume=args.resume,
@@ -52,5 +64,8 @@ def run(args: argparse.Namespace) -> int:
         echo=None if args.quiet else print,
         export=not args.no_export,
     )
-    print(f"run folder: {run_dir}")
+    from accelerate import PartialState
+
+    if PartialState().is_main_process:  # one line, not one per process
+        print(f"run folder: {run_dir}")
     return 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from patchvsr import training_free
 from patchvsr.errors import PatchVSRError
 from patchvsr.io.comparison import MODES
 from patchvsr.io.probe import probe
@@ -43,7 +44,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="adapter weights (a folder or hub id) for --model wan2.1-1.3b or a base folder",
     )
     p.add_argument("--steps", type=int, help="denoising steps (model default if omitted)")
-    p.add_argument("--strength", type=float, help="how much noise to start from, 0..1")
+    p.add_argument(
+        "--strength",
+        type=float,
+        help="share of the step schedule to run, 0..1 (1: from pure noise); a model without "
+        "adapter weights (training-free) defaults to the share that starts at noise level "
+        "sigma 0.3, and says both",
+    )
     p.add_argument(
         "--patch",
         type=int,
@@ -153,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
     )
     validate_job(job, info)  # before loading a model, which can take a while
     upscaler = get_upscaler(args.model, **options, device=args.device, batch_size=args.batch_size)
+    if notice := training_free.notice(upscaler):
+        print(f"note: {notice}", file=sys.stderr)
     result = run_job(job, upscaler, info)
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)

@@ -14,24 +14,25 @@ from diffusers.models.transformers.transformer_wan import WanAttnProcessor, _get
 
 
 class GlobalState:
-    """What the processors of one model read during a forward pass."""
+    """What the processors of one model read while one base block runs.
 
-    def __init__(self, norms: torch.nn.ModuleList) -> None:
-        self.norms = norms  # the adapter's per-block RMSNorm for K_g
-        self.context = None  # a GlobalContext with masks, set only inside a forward pass
+    `key_value` is set by `PatchVSRTransformer` around each block call, inside the function
+    that gradient checkpointing recomputes: a recomputed block sees the same keys/values as
+    the first pass (they are that function's inputs), never a context already cleared."""
+
+    def __init__(self) -> None:
+        self.key_value: tuple[torch.Tensor, torch.Tensor] | None = None  # (B, Ng, dim) each
 
 
 class GlobalCrossAttnProcessor(WanAttnProcessor):
-    def __init__(self, layer: int, state: GlobalState) -> None:
+    def __init__(self, state: GlobalState) -> None:
         super().__init__()
-        self.layer = layer
         self.state = state
 
     def __call__(
         self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None
     ):
-        context = self.state.context
-        if context is None:
+        if self.state.key_value is None:
             return super().__call__(
                 attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb
             )
@@ -41,7 +42,7 @@ class GlobalCrossAttnProcessor(WanAttnProcessor):
         key = attn.norm_k(key).unflatten(2, (attn.heads, -1))
         value = value.unflatten(2, (attn.heads, -1))
 
-        key_g, value_g = context.key_value(self.layer, self.state.norms[self.layer])
+        key_g, value_g = self.state.key_value
         key_g = key_g.to(query.dtype).unflatten(2, (attn.heads, -1))  # (B, Ng, heads, d)
         value_g = value_g.to(query.dtype).unflatten(2, (attn.heads, -1))
 

@@ -9,6 +9,8 @@ Without an adapter, or with a zero-initialised one, the output is the stock mode
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -27,22 +29,35 @@ class PatchVSRTransformer(nn.Module):
         self.global_calls = 0  # how often the global branch ran (it must be once per step)
         if adapter is not None:
             adapter.check_compatible(base.config)
-            self.state = GlobalState(adapter.global_norm_k)
-            for i, block in enumerate(base.blocks):
-                block.attn2.set_processor(GlobalCrossAttnProcessor(i, self.state))
+            self.state = GlobalState()
+            for block in base.blocks:
+                block.attn2.set_processor(GlobalCrossAttnProcessor(self.state))
 
     @property
     def patch_size(self) -> tuple[int, int, int]:
         return tuple(self.base.config.patch_size)
 
-    def _run_block(self, block, *args):
+    def _run_block(self, block, tokens, text, timestep_proj, rotary_emb, key_g, value_g):
+        """One base block, its text cross-attention also reading the global keys/values."""
+        run = functools.partial(self._block_with_global, block)
         if torch.is_grad_enabled() and self.base.gradient_checkpointing:
-            return self.base._gradient_checkpointing_func(block, *args)
-        return block(*args)
+            return self.base._gradient_checkpointing_func(
+                run, tokens, text, timestep_proj, rotary_emb, key_g, value_g
+            )
+        return run(tokens, text, timestep_proj, rotary_emb, key_g, value_g)
 
-    @torch.no_grad()
-    def _embed_time(self, timestep: torch.Tensor, text_embeds: torch.Tensor):
-        return self.base.condition_embedder(timestep, text_embeds, None)
+    def _block_with_global(self, block, tokens, text, timestep_proj, rotary_emb, key_g, value_g):
+        # The keys/values reach the block's processor for the length of this call only; under
+        # checkpointing this is the function recomputed in the backward pass, so they are
+        # set again there (a side channel cleared after the forward pass would leave the
+        # recomputed block on the stock cross-attention).
+        if key_g is None:
+            return block(tokens, text, timestep_proj, rotary_emb)
+        self.state.key_value = (key_g, value_g)
+        try:
+            return block(tokens, text, timestep_proj, rotary_emb)
+        finally:
+            self.state.key_value = None
 
     def encode_global(
         self,
@@ -93,16 +108,16 @@ class PatchVSRTransformer(nn.Module):
         features = None
         if adapter is not None and cond_latents is not None:
             features = adapter.patch_features(cond_latents, tokens, text, timestep_proj, rotary_emb)
+        context = None
         if adapter is not None and global_context is not None:
-            self.state.context = global_context.with_masks(self.roi_masks(global_context, boxes))
-        try:
-            for i, block in enumerate(base.blocks):
-                tokens = self._run_block(block, tokens, text, timestep_proj, rotary_emb)
-                if features is not None:
-                    tokens = tokens + adapter.hint(i, features)
-        finally:
-            if adapter is not None:
-                self.state.context = None
+            context = global_context.with_masks(self.roi_masks(global_context, boxes))
+        for i, block in enumerate(base.blocks):
+            key_g = value_g = None
+            if context is not None:
+                key_g, value_g = context.key_value(i, adapter.global_norm_k[i])
+            tokens = self._run_block(block, tokens, text, timestep_proj, rotary_emb, key_g, value_g)
+            if features is not None:
+                tokens = tokens + adapter.hint(i, features)
 
         shift, scale = (base.scale_shift_table.to(temb.device) + temb.unsqueeze(1)).chunk(2, dim=1)
         tokens = (base.norm_out(tokens.float()) * (1 + scale) + shift).type_as(tokens)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from patchvsr import viz
+from patchvsr import training_free, viz
 from patchvsr.errors import PatchVSRError
 from patchvsr.io.probe import VideoInfo, is_image_path, probe
 from patchvsr.io.reader import VideoReader, read_frame
@@ -282,8 +282,10 @@ def _run(checked: CheckedRequest, folder: Path, report: Report) -> DemoResult:
         before=paths["before"],
         after=paths["after"],
         crops=crops_path,
-        summary=_summary(checked, request.model, seconds, result.num_frames),
-        notes=list(checked.notes) + result.notes,
+        summary=_summary(
+            checked, training_free.label(request.model, upscaler), seconds, result.num_frames
+        ),
+        notes=list(checked.notes) + training_free.notes(upscaler) + result.notes,
     )
 
 

@@ -5,7 +5,8 @@
     [model]  what to train: a model from scratch sized here ("scratch": the mini and tiny
              models) or a pre-trained base plus adapter ("pretrained"), and which parts train
     [data]   sources, clip length, scenes, patch size, scales, degradations, zoom, pan
-    [optim]  batch size, AdamW, schedule, EMA, timestep sampler, gradient checkpointing
+    [optim]  batch size, gradient accumulation, AdamW, schedule, EMA, timestep sampler,
+             gradient checkpointing
 
 Every default lives in the dataclasses below; a config only says what differs. A bad key or
 value is one line naming it (`optim.lr must be a positive number, got -1`), raised as
@@ -69,10 +70,13 @@ class ModelConfig:
     # Adapter.
     num_patch_layers: int = 1
     num_global_layers: int = 1
+    # How the patch branch's blocks start: "random", or "copy" of the base block each one
+    # mirrors (the first base block it feeds; ControlNet/VACE practice). Pretrained bases.
+    init_patch_blocks: str = "random"
     cond_noise_timestep: float = 250.0
     predict_residual: bool = True
     prediction_type: str = "velocity"  # "velocity" (Wan's) | "sample" (x0; for small models)
-    # Pipeline settings saved with the model.
+    # Pipeline settings saved with the model (a pretrained base's too: set them to its own).
     base_size: int = 128
     window: int = 8
     window_overlap: int = 2
@@ -113,6 +117,8 @@ class OptimConfig:
     logit_std: float = 1.0
     timestep_shift: float = 1.0  # > 1 draws more high-noise samples (SD3's shift)
     gradient_checkpointing: bool = False
+    # Micro-batches per optimizer step; the effective batch is batch_size x this.
+    gradient_accumulation: int = 1
 
 
 @dataclass
@@ -216,6 +222,9 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _choice("model.trainable", m.trainable, ("all", "adapter+lora"))
     _choice("model.codec", m.codec, ("pixel", "wan"))
     _choice("model.prediction_type", m.prediction_type, ("velocity", "sample"))
+    _choice("model.init_patch_blocks", m.init_patch_blocks, ("random", "copy"))
+    if m.init_patch_blocks == "copy" and m.kind != "pretrained":
+        raise _fail("model.init_patch_blocks", "'copy' needs a pretrained base (model.kind)")
     if m.kind == "pretrained" and not m.base:
         raise _fail("model.base", "must name the pre-trained base (wan2.1-1.3b or a folder)")
     for key in ("dim", "num_heads", "num_layers", "ffn_dim", "text_dim", "freq_dim"):
@@ -283,6 +292,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _positive("data.max_video_frames", d.max_video_frames)
 
     _positive("optim.batch_size", o.batch_size)
+    _positive("optim.gradient_accumulation", o.gradient_accumulation)
     _positive("optim.lr", o.lr)
     _positive("optim.weight_decay", o.weight_decay, zero_ok=True)
     if len(o.betas) != 2 or not all(0 <= b < 1 for b in o.betas):

@@ -15,7 +15,8 @@ by the pipeline's own methods (`patchvsr.train.step`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -188,7 +189,8 @@ class Batch:
     `hr`: (S, 3, F, H, W) uint8, the HR scenes; `lr`: (S, 3, F, H / k, W / k) uint8, their
     degraded inputs (8-bit, as real inputs are); `scene`: (B,) int64, each patch's scene;
     `boxes`: (B, 4) int64 patch boxes (y0, x0, y1, x1) in HR pixels on the token lattice;
-    `scale`: k; `kinds`: each scene's degradation. Kept in uint8 and once per scene, a batch
+    `scale`: k; `kinds`: each scene's degradation; `seeds`: (B,) int64, each patch's seed for
+    its noise and noise level (so the loss of a patch does not depend on its batch). Kept in uint8 and once per scene, a batch
     is small enough for DataLoader workers to hand over quickly."""
 
     hr: torch.Tensor
@@ -197,21 +199,15 @@ class Batch:
     boxes: torch.Tensor
     scale: int
     kinds: list[str]
+    seeds: torch.Tensor
 
     def to(self, device, non_blocking: bool = False) -> Batch:
         hr = self.hr.to(device, non_blocking=non_blocking)
         lr = self.lr.to(device, non_blocking=non_blocking)
-        return Batch(hr, lr, self.scene, self.boxes, self.scale, self.kinds)
+        return dataclasses.replace(self, hr=hr, lr=lr)
 
     def pin_memory(self) -> Batch:
-        return Batch(
-            self.hr.pin_memory(),
-            self.lr.pin_memory(),
-            self.scene,
-            self.boxes,
-            self.scale,
-            self.kinds,
-        )
+        return dataclasses.replace(self, hr=self.hr.pin_memory(), lr=self.lr.pin_memory())
 
 
 def as_video(frames: torch.Tensor) -> torch.Tensor:
@@ -231,76 +227,112 @@ def random_box(scene_hw, patch: int, align: int, rng: np.random.Generator) -> li
     return [y0, x0, y0 + patch, x0 + patch]
 
 
-def make_batch(sources: Sequence[Source], s: DataSettings, seed: int, step: int) -> Batch:
-    """The batch of training step `step`: a pure function of (seed, step)."""
-    rng = np.random.default_rng([seed, step])
-    scene_hw = tuple(s.scenes[int(rng.integers(len(s.scenes)))])
-    scale = int(s.scales[int(rng.integers(len(s.scales)))])
-    hr, lr, kinds, scene, boxes = [], [], [], [], []
-    while len(boxes) < s.batch_size:
-        clip = random_clip(sources, scene_hw, rng, s)  # (F, H, W, 3) uint8
-        kind = pick(s.degradations, rng)
-        hr.append(torch.from_numpy(clip).permute(3, 0, 1, 2))
-        lr.append(_quantize(degrade(from_uint8(clip), scale, kind, rng)))
-        kinds.append(kind)
-        for _ in range(min(s.patches_per_scene, s.batch_size - len(boxes))):
-            scene.append(len(hr) - 1)
-            boxes.append(random_box(scene_hw, s.patch, s.align, rng))
+def scenes_per_step(s: DataSettings) -> int:
+    """Scenes of one step's (global) batch: `batch_size` patches, `patches_per_scene` each."""
+    return -(-s.batch_size // s.patches_per_scene)
+
+
+@dataclass
+class Scene:
+    """One scene of a batch: HR clip (3, F, H, W) uint8, its LR input, its patch boxes."""
+
+    hr: torch.Tensor
+    lr: torch.Tensor
+    boxes: list[list[int]]
+    seeds: list[int]
+    scale: int
+    kind: str
+
+
+def make_scene(
+    sources: Sequence[Source], s: DataSettings, seed: int, draw: int, index: int
+) -> Scene:
+    """Scene `index` of batch `draw`: a pure function of (seed, draw, index). The scene size
+    and the scale are the batch's (drawn from (seed, draw) alone), so any subset of a batch's
+    scenes can be made on its own: each process makes only its shard."""
+    common = np.random.default_rng([seed, draw])
+    scene_hw = tuple(s.scenes[int(common.integers(len(s.scenes)))])
+    scale = int(s.scales[int(common.integers(len(s.scales)))])
+    rng = np.random.default_rng([seed, draw, index])
+    clip = random_clip(sources, scene_hw, rng, s)  # (F, H, W, 3) uint8
+    kind = pick(s.degradations, rng)
+    lr = _quantize(degrade(from_uint8(clip), scale, kind, rng))
+    patches = min(s.patches_per_scene, s.batch_size - index * s.patches_per_scene)
+    boxes = [random_box(scene_hw, s.patch, s.align, rng) for _ in range(patches)]
+    seeds = [int(v) for v in rng.integers(2**62, size=patches)]
+    return Scene(torch.from_numpy(clip).permute(3, 0, 1, 2), lr, boxes, seeds, scale, kind)
+
+
+def collate_scenes(scenes: Sequence[Scene]) -> Batch:
+    """Scenes of one batch (or of one process's shard of it) -> a `Batch`."""
+    scene = [i for i, sc in enumerate(scenes) for _ in sc.boxes]
+    boxes = [b for sc in scenes for b in sc.boxes]
     return Batch(
-        torch.stack(hr), torch.stack(lr), torch.tensor(scene), torch.tensor(boxes), scale, kinds
+        torch.stack([sc.hr for sc in scenes]),
+        torch.stack([sc.lr for sc in scenes]),
+        torch.tensor(scene),
+        torch.tensor(boxes),
+        scenes[0].scale,
+        [sc.kind for sc in scenes],
+        torch.tensor([seed for sc in scenes for seed in sc.seeds]),
     )
 
 
-class BatchDataset(torch.utils.data.Dataset):
-    """Item i is the batch of step i, so a DataLoader with workers prefetches whole batches."""
+def make_batch(sources: Sequence[Source], s: DataSettings, seed: int, step: int) -> Batch:
+    """The whole batch of draw `step`: a pure function of (seed, step)."""
+    return collate_scenes(
+        [make_scene(sources, s, seed, step, i) for i in range(scenes_per_step(s))]
+    )
+
+
+class SceneDataset(torch.utils.data.Dataset):
+    """Item k is scene k % S of batch k // S (S scenes per batch): a pure function of k, so
+    DataLoader workers need no shared state and any process can make any scene."""
 
     def __init__(self, sources: Sequence[Source], settings: DataSettings, seed: int) -> None:
         self.sources, self.settings, self.seed = list(sources), settings, seed
+        self.per_batch = scenes_per_step(settings)
 
     def __len__(self) -> int:
         return 2**62
 
-    def __getitem__(self, step: int) -> Batch:
-        return make_batch(self.sources, self.settings, self.seed, step)
+    def __getitem__(self, k: int) -> Scene:
+        draw, index = divmod(k, self.per_batch)
+        return make_scene(self.sources, self.settings, self.seed, draw, index)
 
 
-def batches(
+class BatchIndices(torch.utils.data.Sampler):
+    """The scene indices of batches start, start + 1, ...: one list per batch. With
+    accelerate's `split_batches`, process r of N takes the r-th N-th of each list, so the
+    global batch is the same whatever the number of processes (and a run resumed on another
+    number of processes sees the very batches it would have seen)."""
+
+    def __init__(self, per_batch: int, start: int) -> None:
+        self.batch_size, self.start = per_batch, start  # `batch_size`: accelerate reads it
+
+    def __iter__(self):
+        draw = self.start
+        while True:
+            yield list(range(draw * self.batch_size, (draw + 1) * self.batch_size))
+            draw += 1
+
+
+def batch_loader(
     sources: Sequence[Source],
     settings: DataSettings,
     seed: int,
     start: int,
     workers: int = 0,
     pin_memory: bool = False,
-) -> Iterable[Batch]:
-    """Batches of steps start, start + 1, ... (prefetched by `workers` processes)."""
-    if workers <= 0:
-        step = start
-        while True:
-            yield make_batch(sources, settings, seed, step)
-            step += 1
-    loader = torch.utils.data.DataLoader(
-        BatchDataset(sources, settings, seed),
-        batch_size=None,
-        sampler=_Counter(start),
+) -> torch.utils.data.DataLoader:
+    """A DataLoader of the batches of draws start, start + 1, ... (endless), prefetched by
+    `workers` processes; hand it to `accelerator.prepare` to shard it across processes."""
+    dataset = SceneDataset(sources, settings, seed)
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_sampler=BatchIndices(dataset.per_batch, start),
         num_workers=workers,
-        prefetch_factor=4,
+        prefetch_factor=4 if workers > 0 else None,
         pin_memory=pin_memory,
-        collate_fn=_identity,
-        persistent_workers=False,
+        collate_fn=collate_scenes,
     )
-    yield from loader
-
-
-def _identity(x):
-    return x
-
-
-class _Counter(torch.utils.data.Sampler):
-    def __init__(self, start: int) -> None:
-        self.start = start
-
-    def __iter__(self):
-        step = self.start
-        while True:
-            yield step
-            step += 1

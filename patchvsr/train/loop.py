@@ -8,11 +8,21 @@
     RUN/pipeline/          the EMA weights as a pipeline folder (`--model RUN/pipeline`)
 
 The loop: a batch (a pure function of seed and step, prefetched by DataLoader workers on CUDA),
-the rectified-flow loss under autocast (bf16 on CUDA), AdamW with warm-up and a cosine decay,
+the rectified-flow loss (bf16 autocast on CUDA), AdamW with warm-up and a cosine decay,
 gradient clipping, an EMA of the weights. `max_steps` ends a run, and so does `time_budget`
 (seconds): the run then stops after the current step, saves and exports as usual. With a time
 budget and the cosine schedule, the decay's horizon is estimated from the measured pace (and
 re-estimated as it settles), so the learning rate still reaches its floor when the time is up.
+
+One process or many, on one machine or several: the same code under accelerate,
+
+    accelerate launch [--multi_gpu --num_processes N | --num_machines M ...] -m patchvsr train CONFIG
+
+`accelerator.prepare` wraps the model (DDP: gradients are averaged over the processes), the
+optimizer, the LR schedule and the data loader. Each step's batch is the same whatever the
+number of processes, and each process makes and trains its own share of its scenes
+(`data.BatchIndices`). Only the main process writes the run folder; the checkpoint holds whole
+weights, EMA and optimizer moments, so `--resume` works with any number of processes.
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, DataLoaderConfiguration
 from accelerate.state import AcceleratorState
 from safetensors.torch import load_file
 
@@ -33,7 +43,7 @@ from patchvsr.errors import PatchVSRError
 from patchvsr.runtime import resolve_device
 from patchvsr.train.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from patchvsr.train.config import TrainConfig
-from patchvsr.train.data import DataSettings, batches
+from patchvsr.train.data import DataSettings, batch_loader, scenes_per_step
 from patchvsr.train.media import load_sources
 from patchvsr.train.model import (
     EMA,
@@ -43,7 +53,7 @@ from patchvsr.train.model import (
     trainable_parameters,
 )
 from patchvsr.train.report import plot_losses, sample_comparison
-from patchvsr.train.step import flow_loss
+from patchvsr.train.step import TrainStep
 
 Log = Callable[[str], None]
 # With a time budget, the pace is timed from this step of a run on (the first steps are
@@ -80,11 +90,6 @@ def learning_rate(cfg: TrainConfig, step: int, horizon: int) -> float:
     return floor + (o.lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def step_generator(seed: int, step: int, device: torch.device) -> torch.Generator:
-    """The noise of step `step`: seeded by (seed, step) so a resumed run draws the same."""
-    return torch.Generator(device=device).manual_seed(seed * 1_000_003 + step)
-
-
 def make_optimizer(cfg: TrainConfig, params: dict[str, torch.nn.Parameter]) -> torch.optim.AdamW:
     # No weight decay on gains, biases and embeddings-as-vectors (1-D tensors).
     decay = [p for p in params.values() if p.ndim >= 2]
@@ -119,14 +124,76 @@ def _workers(cfg: TrainConfig, device: torch.device) -> int:
     return 0 if device.type == "cpu" else max(0, min(14, (os.cpu_count() or 2) - 2))
 
 
-def _printer(log_file: Path, echo: Log | None) -> Log:
+def _printer(log_file: Path | None, echo: Log | None) -> Log:
+    """A log line into train.log and onto the console; on other than the main process, none."""
+
     def log(line: str) -> None:
+        if log_file is None:
+            return
         with log_file.open("a") as f:
             f.write(line + "\n")
         if echo is not None:
             echo(line)
 
     return log
+
+
+def make_accelerator(cfg: TrainConfig, device: str | None) -> Accelerator:
+    """The run's Accelerator: processes and devices from `accelerate launch` (or one process
+    when run plainly), precision from the config (bf16 on CUDA by default)."""
+    wanted = device or cfg.run.device
+    if wanted == "cuda":
+        resolve_device("cuda")  # a clear error when there is none
+    cuda = wanted != "cpu" and torch.cuda.is_available()
+    precision = cfg.run.mixed_precision
+    if precision == "auto":
+        precision = "bf16" if cuda else "no"
+    # Accelerate keeps one process-wide state; a new run in the same process (a notebook,
+    # the tests) may want another precision, so start from a clean state.
+    AcceleratorState._reset_state(reset_partial_state=True)
+    return Accelerator(
+        # Without CUDA, processes (under any launcher) run on the CPU and talk over gloo.
+        cpu=not cuda,
+        mixed_precision=precision,
+        gradient_accumulation_steps=cfg.optim.gradient_accumulation,
+        # Each step's batch is split between the processes, not multiplied by their number.
+        dataloader_config=DataLoaderConfiguration(split_batches=True),
+    )
+
+
+def single_process_note(accelerator: Accelerator) -> str | None:
+    """`accelerate launch --cpu --num_processes N` starts N processes only through MPI (an
+    mpirun hostfile); without it, it starts one and gives no sign. Say so, and how to get N."""
+    asked = (
+        os.environ.get("ACCELERATE_USE_CPU", "").lower() == "true" and "MASTER_ADDR" in os.environ
+    )
+    if accelerator.num_processes == 1 and asked and "WORLD_SIZE" not in os.environ:
+        return (
+            "accelerate launch --cpu started one process (it starts several only through MPI); "
+            "for N processes on CPUs (gloo) use: accelerate launch --multi_gpu --num_processes N"
+        )
+    return None
+
+
+def weights_fingerprint(params: dict[str, torch.nn.Parameter]) -> torch.Tensor:
+    """(2,) float64: the sum and the sum of squares of every trainable weight."""
+    total = torch.zeros(2, dtype=torch.float64, device=next(iter(params.values())).device)
+    for p in params.values():
+        v = p.detach().double()
+        total += torch.stack([v.sum(), (v * v).sum()])
+    return total
+
+
+def check_in_step(
+    accelerator: Accelerator, params: dict[str, torch.nn.Parameter], log: Log
+) -> None:
+    """Every process must hold the same weights (DDP keeps them so); say so, or stop."""
+    if accelerator.num_processes == 1:
+        return
+    prints = accelerator.gather(weights_fingerprint(params)[None])  # (N, 2)
+    if not bool((prints == prints[0]).all()):
+        raise PatchVSRError("the training processes hold different weights: they have diverged")
+    log(f"the {accelerator.num_processes} processes hold identical weights")
 
 
 def train(
@@ -150,31 +217,36 @@ def train(
         raise PatchVSRError(f"{run_dir} already holds a run: pass --resume, or choose --out")
     if resume and not has_checkpoint(run_dir):
         raise PatchVSRError(f"nothing to resume: {run_dir} holds no checkpoint")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    log = _printer(run_dir / "train.log", echo)
 
-    dev = resolve_device(device or cfg.run.device)
-    precision = cfg.run.mixed_precision
-    if precision == "auto":
-        precision = "bf16" if dev.type == "cuda" else "no"
-    # Accelerate keeps one process-wide state; a new run in the same process (a notebook,
-    # the tests) may want another precision, so start from a clean state.
-    AcceleratorState._reset_state(reset_partial_state=True)
-    accelerator = Accelerator(cpu=dev.type == "cpu", mixed_precision=precision)
+    accelerator = make_accelerator(cfg, device)
+    main = accelerator.is_main_process
+    processes = accelerator.num_processes
+    per_step = scenes_per_step(data_settings(cfg))
+    if per_step % processes:
+        raise PatchVSRError(
+            f"a step's {per_step} scenes (optim.batch_size / data.patches_per_scene) do not "
+            f"split evenly over {processes} processes"
+        )
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+    log = _printer(run_dir / "train.log" if main else None, echo)
     dev = accelerator.device
     if dev.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
 
     # 1. Data
     sources = load_sources(cfg.data.sources, cfg.data.max_video_frames)
-    holdout = load_sources(cfg.run.holdout, cfg.data.max_video_frames) if cfg.run.holdout else []
+    holdout = []
+    if cfg.run.holdout and main:
+        holdout = load_sources(cfg.run.holdout, cfg.data.max_video_frames)
     settings = data_settings(cfg)
 
-    # 2. Model, optimizer, EMA, state
+    # 2. Model, optimizer, EMA, state: the same on every process (seeded; the same files)
     seed = cfg.run.seed
-    pipe = build_pipeline(cfg.model, seed, str(dev)).to(dev)
+    with accelerator.main_process_first():  # the main process fills the prompt cache first
+        pipe = build_pipeline(cfg.model, seed, dev.type).to(dev)
     params = trainable_parameters(pipe, cfg.model.trainable)
     set_train_mode(pipe, True, cfg.optim.gradient_checkpointing)
     optimizer = make_optimizer(cfg, params)
@@ -193,36 +265,59 @@ def train(
             state["horizon"] = cfg.run.max_steps
         if not state.pop("optimizer_restored"):
             log("the checkpoint holds no optimizer moments: AdamW starts them afresh")
+    step = start_step = state["step"]
+    for group in optimizer.param_groups:
+        group["lr"] = group["initial_lr"] = cfg.optim.lr
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda i: learning_rate(cfg, start_step + i, state["horizon"]) / cfg.optim.lr
+    )
+    accumulate = cfg.optim.gradient_accumulation
+    loader = batch_loader(
+        sources, settings, seed, step * accumulate, _workers(cfg, dev), dev.type == "cuda"
+    )
+    model, optimizer, loader, schedule = accelerator.prepare(
+        TrainStep(pipe, cfg.optim), optimizer, loader, schedule
+    )
+    note = single_process_note(accelerator)
+    if note:
+        log(note)
     n_params = sum(p.numel() for p in params.values())
     log(
         f"run {cfg.run.name}: {n_params / 1e6:.2f}M trainable parameters, {len(sources)} sources, "
-        f"device {dev}, precision {precision}, from step {state['step']}"
+        f"{processes} process(es) on {dev}, precision {accelerator.mixed_precision}, "
+        f"from step {step}"
     )
 
     # 3. The loop
-    step = state["step"]
-    start_step, t0 = step, time.monotonic()
+    t0 = time.monotonic()
     budget = cfg.run.time_budget
-    data = batches(sources, settings, seed, step, _workers(cfg, dev), dev.type == "cuda")
+    data = iter(loader)
     window_start, waited, t_probe = time.monotonic(), 0.0, t0
+    saved = None  # the step of the last checkpoint written by this run
     while step < cfg.run.max_steps:
-        if budget and time.monotonic() - t0 >= budget:
+        # The main process's clock decides, and every process stops at the same step.
+        if budget and main and time.monotonic() - t0 >= budget:
+            accelerator.set_trigger()
+        if budget and accelerator.check_trigger():
             log(f"time budget of {budget:.0f} s reached at step {step}")
             break
-        t_data = time.monotonic()
-        batch = next(data).to(dev, non_blocking=True)
-        waited += time.monotonic() - t_data
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(cfg, step, state["horizon"])
-        with accelerator.autocast():
-            loss = flow_loss(pipe, batch, cfg.optim, step_generator(seed, step, dev))
-        accelerator.backward(loss)
-        if cfg.optim.grad_clip > 0:
-            accelerator.clip_grad_norm_(list(params.values()), cfg.optim.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        total = torch.zeros((), device=dev)
+        for _ in range(accumulate):
+            t_data = time.monotonic()
+            batch = next(data)
+            waited += time.monotonic() - t_data
+            with accelerator.accumulate(model):
+                loss = model(batch)
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and cfg.optim.grad_clip > 0:
+                    accelerator.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+                optimizer.step()
+                schedule.step()
+                optimizer.zero_grad(set_to_none=True)
+            total += loss.detach().float() / accumulate
         ema.update(params, step)
-        state["losses"].append(float(loss.detach()))
+        # The logged loss is the step's: the mean over micro-batches and processes.
+        state["losses"].append(float(accelerator.reduce(total, "mean")))
         step += 1
         state["step"] = step
 
@@ -236,39 +331,56 @@ def train(
         ):
             # Where the time budget will end the run, from the pace since the probe began;
             # re-estimated as the pace settles (prefetched batches first, then steady state).
-            per_step = (time.monotonic() - t_probe) / (done_here - _HORIZON_PROBE)
-            fits = int((budget - (time.monotonic() - t0)) / per_step)
-            horizon = min(cfg.run.max_steps, step + max(0, fits))
+            # The main process's estimate is every process's.
+            pace = (time.monotonic() - t_probe) / (done_here - _HORIZON_PROBE)
+            fits = int((budget - (time.monotonic() - t0)) / pace)
+            horizon = torch.tensor(min(cfg.run.max_steps, step + max(0, fits)), device=dev)
+            horizon = int(accelerator.reduce(horizon * int(main), "sum"))
             if not state["fixed"]:
-                log(f"{per_step:.3f} s/step: the learning-rate schedule ends near step {horizon}")
+                log(f"{pace:.3f} s/step: the learning-rate schedule ends near step {horizon}")
             state["horizon"], state["fixed"] = horizon, True
         if step % cfg.run.log_every == 0:
             recent = state["losses"][-cfg.run.log_every :]
-            per_step = (time.monotonic() - window_start) / cfg.run.log_every
+            pace = (time.monotonic() - window_start) / cfg.run.log_every
             log(
                 f"step {step:6d}  loss {sum(recent) / len(recent):.5f}  "
-                f"lr {optimizer.param_groups[0]['lr']:.2e}  {per_step:.3f} s/step "
+                f"lr {optimizer.param_groups[0]['lr']:.2e}  {pace:.3f} s/step "
                 f"(waiting for data {waited / cfg.run.log_every:.3f})"
             )
             window_start, waited = time.monotonic(), 0.0
         if step % cfg.run.checkpoint_every == 0:
-            save_checkpoint(run_dir, params, ema.shadow, optimizer, state)
+            _save(accelerator, run_dir, params, ema, optimizer, state, log)
+            saved = step
         if cfg.run.sample_every and step % cfg.run.sample_every == 0 and holdout:
             _samples(pipe, params, ema, holdout, cfg, run_dir, log)
-    data.close()  # stops the DataLoader workers
     log(f"trained {step - start_step} steps in {time.monotonic() - t0:.0f} s")
+    if dev.type == "cuda":
+        log(f"peak memory {torch.cuda.max_memory_allocated(dev) / 2**30:.1f} GiB")
 
-    # 4. Save, draw, export
-    save_checkpoint(run_dir, params, ema.shadow, optimizer, state)
-    plot_losses(state["losses"], run_dir / "loss.png", f"{cfg.run.name}: rectified-flow loss")
+    # 4. Save (unless this step just was), draw, export (the main process)
+    if saved != step:
+        _save(accelerator, run_dir, params, ema, optimizer, state, log)
+    if main:
+        plot_losses(state["losses"], run_dir / "loss.png", f"{cfg.run.name}: rectified-flow loss")
     if holdout:
         _samples(pipe, params, ema, holdout, cfg, run_dir, log)
-    if export:
+    if export and main:
         set_train_mode(pipe, False)
         with ema.applied(params):
             export_pipeline(pipe, run_dir / "pipeline", cfg.model)
         log(f"exported the EMA pipeline to {run_dir / 'pipeline'}")
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
     return run_dir
+
+
+def _save(accelerator, run_dir, params, ema, optimizer, state, log: Log) -> None:
+    """One checkpoint, written by the main process once every process has checked in."""
+    check_in_step(accelerator, params, log)
+    if accelerator.is_main_process:
+        save_checkpoint(run_dir, params, ema.shadow, optimizer, state)
+        log(f"checkpoint of step {state['step']} saved")
+    accelerator.wait_for_everyone()
 
 
 def _samples(pipe, params, ema, holdout, cfg: TrainConfig, run_dir: Path, log: Log) -> None:

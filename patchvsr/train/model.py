@@ -97,18 +97,41 @@ def build_scratch(m: ModelConfig, seed: int) -> PatchVSRPipeline:
     return pipe
 
 
-def build_pretrained(m: ModelConfig, device: str) -> PatchVSRPipeline:
-    """A pre-trained base (fp32 master weights) with a fresh, zero-initialised adapter."""
+def mirrored_base_block(adapter: PatchVSRAdapter, index: int) -> int:
+    """The base block that patch-branch block `index` mirrors: the first one it feeds."""
+    c = adapter.config
+    return -(-index * c.num_base_layers // c.num_patch_layers)
+
+
+def copy_base_blocks(adapter: PatchVSRAdapter, base: WanTransformer3DModel) -> None:
+    """Start each patch-branch block as a copy of the base block it mirrors (ControlNet and
+    VACE start their branches so): the branch begins with the base's features instead of
+    random ones; its zero-initialised hint projections still keep the output unchanged."""
+    for index, block in enumerate(adapter.patch_blocks):
+        block.load_state_dict(base.blocks[mirrored_base_block(adapter, index)].state_dict())
+
+
+def build_pretrained(m: ModelConfig, seed: int, device: str) -> PatchVSRPipeline:
+    """A pre-trained base (fp32 master weights) with a fresh, zero-initialised adapter
+    (deterministic in `seed`: every process builds the same one)."""
     pipe = load_pipeline(m.base, device=device, dtype=torch.float32)
+    torch.manual_seed(seed)
+    adapter = _adapter_for(pipe.transformer, m)
+    if m.init_patch_blocks == "copy":
+        copy_base_blocks(adapter, pipe.transformer)
     pipe.adapter = None
-    pipe.register_modules(adapter=_adapter_for(pipe.transformer, m).to(pipe.device))
+    pipe.register_modules(adapter=adapter.to(pipe.device))
+    pipe.register_to_config(base_size=m.base_size, window=m.window, window_overlap=m.window_overlap)
     return pipe
 
 
 def build_pipeline(m: ModelConfig, seed: int, device: str = "cpu") -> PatchVSRPipeline:
-    pipe = build_scratch(m, seed) if m.kind == "scratch" else build_pretrained(m, device)
+    pipe = build_scratch(m, seed) if m.kind == "scratch" else build_pretrained(m, seed, device)
     if m.trainable == "adapter+lora":
         add_base_lora(pipe.transformer, rank=m.lora_rank)
+    # The autoencoder never trains: frozen and in eval mode for good. (The text encoder is
+    # not even kept: the fixed prompt's embedding is computed once, under no_grad.)
+    pipe.vae.requires_grad_(False).eval()
     return pipe
 
 

@@ -57,18 +57,31 @@ def normalized_boxes(boxes: torch.Tensor, height: int, width: int) -> torch.Tens
     )
 
 
-def flow_loss(
-    pipe: PatchVSRPipeline, batch: Batch, o: OptimConfig, generator: torch.Generator
-) -> torch.Tensor:
+def patch_noise(
+    seeds: torch.Tensor, shape: tuple[int, ...], o: OptimConfig, device, dtype
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Noise, noise level and condition noise of each patch, drawn from the patch's own seed:
+    a patch gets the same draws whichever process trains it, in a batch of any size."""
+    noise, sigma, cond_noise = [], [], []
+    for seed in seeds.tolist():
+        g = torch.Generator(device=device).manual_seed(seed)
+        noise.append(torch.randn(shape, generator=g, device=device, dtype=dtype))
+        sigma.append(sample_sigmas(1, o, g).to(dtype))
+        cond_noise.append(torch.randn(shape, generator=g, device=device, dtype=dtype))
+    return torch.stack(noise), torch.cat(sigma), torch.stack(cond_noise)
+
+
+def flow_loss(pipe: PatchVSRPipeline, batch: Batch, o: OptimConfig) -> torch.Tensor:
     """Mean squared error of the velocity prediction on the batch's patches."""
     codec = pipe.codec
     _, _, frames, height, width = batch.hr.shape
     b = len(batch.boxes)
     dtype = pipe.transformer.dtype
 
-    # The LR scenes as inference sees them, and the HR targets in the same latent space.
-    _, z_lr, glob = pipe.encode_inputs(as_video(batch.lr), (height, width), (height, width))
+    # The LR scenes as inference sees them, and the HR targets in the same latent space. The
+    # autoencoder is frozen: no graph through it (at 512x512x33 the Wan VAE's would be large).
     with torch.no_grad():
+        _, z_lr, glob = pipe.encode_inputs(as_video(batch.lr), (height, width), (height, width))
         hr = pad_video(as_video(batch.hr), height, width, codec.padded_frames(frames))
         z_hr = codec.encode(hr).to(dtype)
     z_lr_patch = crop_latents(z_lr, batch.scene, batch.boxes, codec.spatial)
@@ -76,19 +89,16 @@ def flow_loss(
     if pipe.adapter is not None and pipe.adapter.config.predict_residual:
         x0 = x0 - z_lr_patch
 
-    device = x0.device
-    noise = torch.randn(x0.shape, generator=generator, device=device, dtype=dtype)
-    sigma = sample_sigmas(b, o, generator).to(dtype)
+    noise, sigma, cond_noise = patch_noise(batch.seeds, x0.shape[1:], o, x0.device, dtype)
     s = sigma.view(-1, 1, 1, 1, 1)
     noisy = (1.0 - s) * x0 + s * noise
     timestep = sigma * 1000.0
-    cond_noise = torch.randn(z_lr_patch.shape, generator=generator, device=device, dtype=dtype)
     cond = pipe.augment_condition(z_lr_patch, cond_noise)
 
     boxes = normalized_boxes(batch.boxes, height, width)
     context = None
     if glob is not None:
-        text = pipe.prompt_embeds.to(device, dtype).expand(b, -1, -1)
+        text = pipe.prompt_embeds.to(x0.device, dtype).expand(b, -1, -1)
         # One global view per patch (its scene's), each at the patch's own noise level.
         context = pipe.model.encode_global(glob[batch.scene.to(glob.device)], timestep, text)
     velocity = pipe.predict_patches(noisy, cond, timestep, boxes, context, float(batch.scale))
@@ -98,3 +108,19 @@ def flow_loss(
         estimate = noisy.float() - s.float() * velocity.float()
         return F.mse_loss(estimate, x0.float())
     return F.mse_loss(velocity.float(), (noise - x0).float())
+
+
+class TrainStep(torch.nn.Module):
+    """The trained parts of a pipeline (base transformer and adapter) as one module whose
+    forward is the loss: what `accelerator.prepare` wraps (DDP synchronises the gradients of
+    the parameters a forward through the wrapper used; FSDP shards them). The autoencoder is
+    deliberately not a submodule: frozen, in eval mode, never wrapped."""
+
+    def __init__(self, pipe: PatchVSRPipeline, optim: OptimConfig) -> None:
+        super().__init__()
+        self.transformer = pipe.transformer
+        self.adapter = pipe.adapter
+        self.pipe, self.optim = pipe, optim  # a DiffusionPipeline is not an nn.Module
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        return flow_loss(self.pipe, batch, self.optim)

@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from patchvsr import parallel
 from patchvsr.assemble import assemble as _assemble
 from patchvsr.errors import PatchVSRError
 from patchvsr.io.comparison import comparison_size
@@ -77,6 +78,7 @@ class UpscaleJob:
     fps: float | None = None  # frame rate of image inputs
     options: dict = field(default_factory=dict)  # model options, recorded in the manifest
     quiet: bool = False
+    parallel: str = "auto"  # on several processes: share "patches", "windows", or choose
 
     def __post_init__(self) -> None:
         self.input = Path(self.input)
@@ -242,10 +244,18 @@ def run_job(
     try:
         # 2. Upscale phase: the windows still to compute (all of them unless resuming).
         todo = [k for k, span in enumerate(spans) if not work.is_done(k, span)]
-        _upscale_windows(job, upscaler, info, spans, todo, work, on_progress)
+        group = parallel.current()
+        if group is None:
+            _upscale_windows(job, upscaler, info, spans, todo, work, on_progress)
+        else:  # torchrun / accelerate: shared with the other processes
+            from patchvsr.parallel.runner import lead_windows
+
+            lead_windows(job, upscaler, info, work, spans, todo, group)
         # 3. Assembly phase.
         bar = functools.partial(_bar, job.quiet)
         writer_notes = _assemble(job, upscaler, info, spans, weights, work, bar)
+    except parallel.PeerLost as err:
+        raise err.kept(work.path) from err  # the finished windows are intact
     except PatchVSRError:
         work.remove()  # bad input or a refused request: nothing worth resuming
         raise

@@ -24,7 +24,7 @@ import torch
 from diffusers import DiffusionPipeline, FlowMatchEulerDiscreteScheduler, WanTransformer3DModel
 from diffusers.utils import BaseOutput
 
-from patchvsr import fusion, loading
+from patchvsr import fusion, loading, parallel
 from patchvsr.codec import LatentCodec
 from patchvsr.colorfix import colour_fix
 from patchvsr.context import global_view
@@ -258,8 +258,10 @@ class PatchVSRPipeline(DiffusionPipeline):
         )
 
     def step_patches(self, window: Window) -> list[int]:
-        """The patches one denoising step evaluates: all of them."""
-        return list(range(len(window.plan_latent.patches)))
+        """The patches one denoising step evaluates on this process: all of them, or inside a
+        process group this process's share (`patchvsr.parallel`, balanced by tokens)."""
+        token_hw = tuple(self.transformer.config.patch_size[1:])
+        return parallel.patch_indices(window.plan_latent, token_hw)
 
     def denoise_step(self, window: Window, t: torch.Tensor) -> torch.Tensor:
         """One denoising step on the whole canvas: the global branch once, every patch of
@@ -284,6 +286,7 @@ class PatchVSRPipeline(DiffusionPipeline):
             self.step_patches(window),
             window.batch_size,
         )
+        pred = parallel.fuse(pred)  # the other processes' shares added in
         return self.scheduler.step(pred, t, window.latents, return_dict=False)[0]
 
     def decode_window(self, window: Window, colour_correction: str = "wavelet") -> torch.Tensor:

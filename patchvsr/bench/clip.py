@@ -37,12 +37,15 @@ def make_clip(path: Path, width: int, height: int, seconds: float) -> dict:
     return {"width": width, "height": height, "frames": count, "fps": float(info.fps)}
 
 
-def time_cli(args: list[str], threads: int, timeout: float) -> dict:
-    """Seconds of one `python -m patchvsr ...` in a fresh process, or {"error": ...}."""
+def time_cli(
+    args: list[str], threads: int, timeout: float, launcher: list[str] | None = None
+) -> dict:
+    """Seconds of one `python -m patchvsr ...` in a fresh process, or {"error": ...}.
+    `launcher` replaces `python` (e.g. `python -m torch.distributed.run ...`)."""
     env = child_env()
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
-    cmd = [sys.executable, "-m", "patchvsr", *args, "--quiet"]
+    cmd = [*(launcher or [sys.executable]), "-m", "patchvsr", *args, "--quiet"]
     start = time.perf_counter()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)

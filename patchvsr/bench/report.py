@@ -222,6 +222,10 @@ def format_report(r: dict) -> str:
     ):
         sections.append(f"{key}: {r[key]['error']}" if "error" in r[key] else fmt(r[key]))
     sections.append(format_clip(r["clip"]))
+    if "processes" in r:
+        from patchvsr.bench.processes import format_processes
+
+        sections.append(format_processes(r["processes"], r["balance"]))
     sections.append(format_cuda(r["cuda"]))
     if "pipeline_1080p" in r["cuda"]:
         sections.append(format_breakdown(r["cuda"]["pipeline_1080p"], MODEL_PARTS))

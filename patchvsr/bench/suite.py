@@ -14,6 +14,7 @@ from patchvsr.bench.child import run_child
 from patchvsr.bench.clip import measure_clip
 from patchvsr.bench.config import BenchConfig
 from patchvsr.bench.flops import real_scale_flops
+from patchvsr.bench.processes import balance_table, measure_processes
 from patchvsr.bench.scaling import measure_scaling
 
 
@@ -66,6 +67,10 @@ def run_suite(cfg: BenchConfig, log: Callable[[str], None] = print) -> dict:
     for key in ("breakdown", "sharing", "batching"):
         result[key] = profile.get(key, profile)  # a failed child's error, in each section
     result["clip"] = measure_clip(cfg.model, cfg.clip_size, cfg.clip_seconds, cfg.threads, log=log)
+    result["processes"] = measure_processes(
+        cfg.model, cfg.clip_size, cfg.clip_seconds, cfg.threads, log=log
+    )
+    result["balance"] = balance_table()
     result["cuda"] = _cuda(cfg, log)
     result["machine"]["load_average_end"] = machine()["load_average"]
     result["seconds"] = time.perf_counter() - started

@@ -4,10 +4,13 @@
         [--steps N] [--strength S] [--patch P] [--seed S] [--device auto|cpu|cuda]
         [--batch-size B] [--no-colour-fix] [--compare CMP.mp4] [--resume]
         [--crf 18] [--codec libx264] [--frames] [--max-output-pixels N]
+        [--parallel auto|patches|windows]
 
 Keeps the input's frame rate and timestamps and copies its audio. Shows a progress bar and
 ends with a one-line summary. `--model bicubic` / `--model lanczos` are the classical
 baselines. Output, comparison and work folder are written atomically (see `patchvsr.jobs`).
+Under `torchrun --nproc_per_node N -m patchvsr upscale ...` the same command shares its work
+over N processes (see `patchvsr.parallel`).
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from patchvsr import training_free
+from patchvsr import parallel, training_free
 from patchvsr.errors import PatchVSRError
 from patchvsr.io.comparison import MODES
 from patchvsr.io.probe import probe
 from patchvsr.io.writer import DEFAULT_CODEC, DEFAULT_CRF
 from patchvsr.jobs import DEFAULT_MAX_OUTPUT_PIXELS, UpscaleJob, run_job, validate_job
+from patchvsr.parallel.runner import announce, follow, leading
 from patchvsr.request import DEFAULT_SCALE, Request, parse_size
 from patchvsr.upscalers import get_upscaler
 
@@ -104,6 +108,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         type=float,
         help="abort (leaving no file) if the output grows beyond this many MB",
     )
+    p.add_argument(
+        "--parallel",
+        default="auto",
+        choices=["auto", "patches", "windows"],
+        help="under torchrun: share each step's patches or whole windows (auto: by clip length)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -121,8 +131,21 @@ def _check_numbers(args: argparse.Namespace) -> None:
         raise PatchVSRError(f"--fps must be in (0, 1000], got {args.fps}")
 
 
+def _load(args: argparse.Namespace, options: dict):
+    return get_upscaler(args.model, **options, device=args.device, batch_size=args.batch_size)
+
+
 def run(args: argparse.Namespace) -> int:
     _check_numbers(args)
+    # Under torchrun / accelerate: the main process runs the job, the others help.
+    group = parallel.start_group(args.device)
+    if group is not None and not group.is_main:
+        return follow(group, lambda options: _load(args, options))
+    with leading(group):
+        return _run(args, group)
+
+
+def _run(args: argparse.Namespace, group: parallel.Group | None) -> int:
     info = probe(args.input, fps=args.fps)  # the one probe of the input
     request = Request.make(
         (info.height, info.width),
@@ -157,9 +180,11 @@ def run(args: argparse.Namespace) -> int:
         fps=args.fps,
         options=options,
         quiet=args.quiet,
+        parallel=args.parallel,
     )
     validate_job(job, info)  # before loading a model, which can take a while
-    upscaler = get_upscaler(args.model, **options, device=args.device, batch_size=args.batch_size)
+    announce(group, options)  # the other processes load the same model with the same options
+    upscaler = _load(args, options)
     if notice := training_free.notice(upscaler):
         print(f"note: {notice}", file=sys.stderr)
     result = run_job(job, upscaler, info)

@@ -37,11 +37,19 @@ def make_clip(path: Path, width: int, height: int, seconds: float) -> dict:
     return {"width": width, "height": height, "frames": count, "fps": float(info.fps)}
 
 
-def time_cli(args: list[str], threads: int, timeout: float) -> dict:
-    """Seconds of one `python -m patchvsr ...` in a fresh process, or {"error": ...}."""
+def time_cli(
+    args: list[str], threads: int, timeout: float, env_changes: dict | None = None
+) -> dict:
+    """Seconds of one `python -m patchvsr ...` in a fresh process, or {"error": ...}.
+    `env_changes` sets variables (a value of None removes one)."""
     env = child_env()
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
+    for key, value in (env_changes or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     cmd = [sys.executable, "-m", "patchvsr", *args, "--quiet"]
     start = time.perf_counter()
     try:

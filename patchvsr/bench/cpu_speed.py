@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from patchvsr.bench.clip import make_clip, time_cli
-from patchvsr.metrics import psnr_y
 from patchvsr.io.reader import read_frames
+from patchvsr.metrics import psnr_y
 
 # libgomp's own default when neither variable is set: spin 300,000 times, then sleep. Setting
 # it keeps `python -m patchvsr` from choosing passive waiting, so "before" runs as it used to.

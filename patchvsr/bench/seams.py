@@ -47,9 +47,9 @@ def compare_seams(
     log: Callable[[str], None] = print,
 ) -> dict:
     from patchvsr.bench.clip import EXAMPLE
+    from patchvsr.io.reader import read_frames
     from patchvsr.runtime import load_pipeline
     from patchvsr.upscalers import lanczos_resize
-    from patchvsr.io.reader import read_frames
 
     pipe = load_pipeline(model, "cpu")
     width, height = size

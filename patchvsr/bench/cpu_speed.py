@@ -51,6 +51,7 @@ def measure_cpu_speed(
                 if "error" in run:
                     return {**result, "error": f"{name}: {run['error']}"}
                 times[name].append(run["seconds"])
+                log(f"cpu speed: {name} took {run['seconds']:.1f} s")
         before, after = read_frames(Path(tmp) / "before.mp4"), read_frames(Path(tmp) / "after.mp4")
     best = {name: min(t) for name, t in times.items()}
     frames = result["clip"]["frames"]

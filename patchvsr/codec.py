@@ -12,6 +12,8 @@ compression, the latent channels and the frame-count rule, and lets it normalise
 
 from __future__ import annotations
 
+import math
+
 import torch
 from diffusers import AutoencoderKL, AutoencoderKLWan
 
@@ -59,13 +61,24 @@ class LatentCodec:
         )
         return mean, std
 
-    def maybe_tile(self, height: int, width: int, limit: int = 512) -> None:
-        """Tile the Wan VAE for frames larger than `limit` pixels on a side (memory)."""
-        if self.kind == "wan":
-            if max(height, width) > limit:
-                self.vae.enable_tiling()
-            else:
-                self.vae.disable_tiling()
+    def maybe_tile(self, height: int, width: int, free_bytes: int | None = None) -> int | None:
+        """Tile the Wan VAE only as much as memory needs: whole frames when they fit in
+        `free_bytes` (default: the device's free memory), else the largest square tiles that
+        do. Returns the tile side, or None when untiled."""
+        if self.kind != "wan":
+            return None
+        if free_bytes is None:
+            from patchvsr.memory import available_bytes
+
+            free_bytes = available_bytes(self.vae.device)
+        per_pixel = vae_bytes_per_pixel(self.vae.dtype)
+        tile = tile_side(height, width, free_bytes, per_pixel)
+        if tile is None:
+            self.vae.disable_tiling()
+        else:
+            stride = tile - TILE_OVERLAP
+            self.vae.enable_tiling(tile, tile, stride, stride)
+        return tile
 
     def encode(self, video: torch.Tensor) -> torch.Tensor:
         """(B, 3, F, H, W) in [-1, 1], F already padded -> normalised latents (B, C, f, h, w).
@@ -92,3 +105,53 @@ class LatentCodec:
         z = fold_frames(latents) / self.vae.config.scaling_factor
         x = self.vae.decode(z + (self.vae.config.shift_factor or 0.0)).sample
         return unfold_frames(x, latents.shape[0])
+
+
+# --- precision and tiles of the Wan VAE ----------------------------------------------------
+
+# Pixels two neighbouring tiles share and blend (diffusers' default: 256 px tiles, 192 stride).
+TILE_OVERLAP = 64
+MIN_TILE = 128  # twice the overlap: every tile keeps an unblended middle
+# Peak activation memory of one Wan2.1 VAE decode per output pixel, fp32 (the decoder works
+# on one latent frame, 4 video frames, at a time, so the clip's length does not enter).
+# Measured on the CPU with the real architecture (`AutoencoderKLWan()`), random weights.
+WAN_VAE_BYTES_PER_PIXEL_FP32 = 22_000  # 128 px: 472 MB, 256 px: 1520 MB; the slope
+# Only this share of the free memory is planned for: the allocator and the rest of the
+# pipeline need the remainder.
+MEMORY_SHARE = 0.5
+
+
+def vae_dtype(model_dtype: torch.dtype) -> torch.dtype:
+    """The Wan VAE's precision for a model loaded in `model_dtype`: bf16 beside a bf16 model
+    (the CUDA default; the decode then stays within the PSNR of fp32 that
+    tests/test_codec_precision.py states), fp32 otherwise (the CPU default)."""
+    return torch.bfloat16 if model_dtype == torch.bfloat16 else torch.float32
+
+
+def vae_bytes_per_pixel(dtype: torch.dtype) -> int:
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    return WAN_VAE_BYTES_PER_PIXEL_FP32 * itemsize // 4
+
+
+def tile_side(
+    height: int, width: int, free_bytes: int, bytes_per_pixel: int, align: int = 32
+) -> int | None:
+    """Side of the square VAE tiles that fit a share of `free_bytes`, on the `align` lattice
+    (latent cells of 8 px, with room for the overlap); None when the whole frame fits."""
+    budget = free_bytes * MEMORY_SHARE
+    if height * width * bytes_per_pixel <= budget:
+        return None
+    side = int(math.sqrt(budget / bytes_per_pixel)) // align * align
+    return max(MIN_TILE, min(side, max(height, width)))
+
+
+def tiled_pixels(height: int, width: int, tile: int | None, overlap: int = TILE_OVERLAP) -> int:
+    """Pixels the tiled decoder computes for one frame (as diffusers walks the tiles)."""
+    if tile is None:
+        return height * width
+    stride = tile - overlap
+
+    def spans(length: int) -> list[int]:
+        return [min(tile, length - start) for start in range(0, length, stride)]
+
+    return sum(spans(height)) * sum(spans(width))

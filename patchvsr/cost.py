@@ -11,7 +11,7 @@ import json
 import math
 from dataclasses import asdict, dataclass
 
-from patchvsr.grid import PatchPlan
+from patchvsr.grid import PatchPlan, heaviest_step
 from patchvsr.models.configs import WAN_T2V_1_3B, WAN_TEXT_TOKENS
 
 
@@ -70,6 +70,7 @@ def estimate_work(plan: PatchPlan, frames: int = 33, cost: ModelCost | None = No
     """Transformer work of one denoising step over all patches, beside one full-frame pass
     with global attention (base model only; the adapter branches add a few percent)."""
     cost = cost or ModelCost()
+    plan = heaviest_step(plan, lambda p: cost.flops(cost.tokens(p.height, p.width, frames)))
     tokens = [cost.tokens(p.height, p.width, frames) for p in plan.patches]
     full = cost.tokens(plan.height, plan.width, frames)
     return WorkEstimate(

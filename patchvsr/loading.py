@@ -31,6 +31,7 @@ from diffusers.utils import logging as diffusers_logging
 from safetensors.torch import load_file, save_file
 
 from patchvsr import training_free
+from patchvsr.codec import vae_dtype
 from patchvsr.errors import PatchVSRError
 from patchvsr.models import PatchVSRAdapter
 from patchvsr.models.configs import PROMPT, WAN_FLOW_SHIFT, WAN_SETTINGS, WAN_TEXT_TOKENS
@@ -110,7 +111,7 @@ def load(
             pipe = DiffusionPipeline.from_pretrained.__func__(
                 cls,
                 folder,
-                dtype={"default": dtype, "vae": torch.float32},
+                dtype={"default": dtype, "vae": vae_dtype(dtype)},
                 use_safetensors=True,
                 **kwargs,
             )
@@ -131,7 +132,7 @@ def load(
 def load_wan(cls, folder: Path, dtype: torch.dtype, adapter: str | Path | None = None):
     """The hub's Wan2.1 diffusers layout, as a PatchVSR pipeline with the 1.3B's settings."""
     transformer = _component(WanTransformer3DModel, folder / "transformer", dtype)
-    vae = _component(AutoencoderKLWan, folder / "vae", torch.float32)
+    vae = _component(AutoencoderKLWan, folder / "vae", vae_dtype(dtype))
     adapter_model = load_adapter(adapter, dtype) if adapter else None
     settings = dict(WAN_SETTINGS)
     if adapter_model is None:  # the front ends say what runs (patchvsr.training_free)

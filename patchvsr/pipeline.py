@@ -30,13 +30,14 @@ from patchvsr.colorfix import colour_fix
 from patchvsr.context import global_view
 from patchvsr.errors import PatchVSRError
 from patchvsr.frames import as_video, pad_video, upscale_bicubic, video_to_frames
-from patchvsr.grid import PatchPlan, patch_weights
+from patchvsr.grid import PatchPlan, default_scheme
 from patchvsr.location import location_encoding, location_scale
 from patchvsr.memory import available_bytes, check_fits, patch_activation_bytes
 from patchvsr.models import PatchVSRAdapter, PatchVSRTransformer
 from patchvsr.models.configs import PlanGeometry
 from patchvsr.models.prompt import PromptEmbedding
 from patchvsr.request import output_size, plan_for
+from patchvsr.step_layout import StepLayouts
 from patchvsr.temporal import plan_windows, window_weights
 from patchvsr.window import DenoiseSettings, Window
 
@@ -215,12 +216,9 @@ class PatchVSRPipeline(DiffusionPipeline):
         # 3. Upscale (bicubic), pad to the token lattice and the codec's frame rule, encode
         up, z_lr, glob = self.encode_inputs(lr, out_hw, (plan.height, plan.width))
 
-        # 4. Plan in latent units, weights on the latent canvas
-        plan_latent = plan.scaled(self.codec.spatial)
-        weights = [
-            torch.from_numpy(w).to(z_lr.device, dtype)
-            for w in patch_weights(plan_latent, run.weight_mode)
-        ]
+        # 4. Plan in latent units, weights on the latent canvas (a shifted grid: one per step)
+        layouts = StepLayouts(plan, self.codec.spatial, run.weight_mode, z_lr.device, dtype)
+        plan_latent, weights = layouts(0)
 
         # 5. Prepare latents: noise, the noise-augmented condition, the start point
         def randn() -> torch.Tensor:
@@ -255,13 +253,14 @@ class PatchVSRPipeline(DiffusionPipeline):
             timesteps=self.scheduler.timesteps[first:],
             residual=residual,
             batch_size=run.batch_size,
+            layouts=layouts if plan.scheme == "shifted" else None,
         )
 
-    def step_patches(self, window: Window) -> list[int]:
-        """The patches one denoising step evaluates on this process: all of them, or inside a
-        process group this process's share (`patchvsr.parallel`, balanced by tokens)."""
+    def step_patches(self, plan_latent: PatchPlan) -> list[int]:
+        """The patches of one step's plan (latent cells) that this process evaluates: all of
+        them, or inside a process group its share (`patchvsr.parallel`, balanced by tokens)."""
         token_hw = tuple(self.transformer.config.patch_size[1:])
-        return parallel.patch_indices(window.plan_latent, token_hw)
+        return parallel.patch_indices(plan_latent, token_hw)
 
     def denoise_step(self, window: Window, t: torch.Tensor) -> torch.Tensor:
         """One denoising step on the whole canvas: the global branch once, every patch of
@@ -277,13 +276,14 @@ class PatchVSRPipeline(DiffusionPipeline):
         def predict(x: torch.Tensor, c: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
             return self.predict_patches(x, c, t_batch.expand(len(x)), boxes, context, window.scale)
 
+        plan_latent, weights = window.layout(t)
         pred = fusion.fuse_patches(
             predict,
             window.latents,
             window.cond,
-            window.plan_latent,
-            window.weights,
-            self.step_patches(window),
+            plan_latent,
+            weights,
+            self.step_patches(plan_latent),
             window.batch_size,
         )
         pred = parallel.fuse(pred)  # the other processes' shares added in
@@ -308,7 +308,7 @@ class PatchVSRPipeline(DiffusionPipeline):
         num_inference_steps: int | None = None,
         strength: float | None = None,
         patch_size: int | None = None,
-        scheme: str = "paper",
+        scheme: str | None = None,
         weight_mode: str = "paper",
         generator: torch.Generator | None = None,
         output_type: str = "np",
@@ -324,7 +324,8 @@ class PatchVSRPipeline(DiffusionPipeline):
         `strength` 1.0 starts from pure noise (the full schedule); lower values start from the
         noised low-resolution latent and run only the last `strength` of the steps.
         `full_frame` runs the model once on the whole canvas instead of patch by patch (the
-        baseline the paper improves on; same model, for comparisons)."""
+        baseline the paper improves on; same model, for comparisons). `scheme` None takes
+        `grid.default_scheme` of the steps that run."""
         # 1. Check inputs
         steps = self.config.default_steps if num_inference_steps is None else num_inference_steps
         strength = self.config.default_strength if strength is None else strength
@@ -341,6 +342,7 @@ class PatchVSRPipeline(DiffusionPipeline):
         lr = as_video(video).to(self.device)
         num_frames = lr.shape[2]
         out_hw = output_size(tuple(lr.shape[3:]), scale, size)
+        scheme = scheme or default_scheme(max(1, round(steps * strength)))
         plan = self.plan_for(out_hw, patch_size, scheme, full_frame=full_frame)
         check_fits(self, plan, min(num_frames, self.config.window), batch_size or 1)
         run = DenoiseSettings(

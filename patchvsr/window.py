@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from patchvsr.grid import PatchPlan
+from patchvsr.step_layout import StepLayouts
 
 
 @dataclass(frozen=True)
@@ -41,3 +42,13 @@ class Window:
     timesteps: torch.Tensor  # the steps still to run
     residual: bool  # the model predicts the residual over `z_lr`
     batch_size: int
+    layouts: StepLayouts | None = None  # per-step plans and weights of a shifted grid
+
+    def layout(self, t: torch.Tensor) -> tuple[PatchPlan, list[torch.Tensor]]:
+        """The plan (latent cells) and weights of the step at timestep `t`: the window's own,
+        or for a shifted grid that step's (its index counted from the first step this window
+        runs, so a one-step run is plain tiling)."""
+        if self.layouts is None:
+            return self.plan_latent, self.weights
+        step = int((self.timesteps == t).nonzero()[0, 0])
+        return self.layouts(step)

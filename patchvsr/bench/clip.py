@@ -38,13 +38,23 @@ def make_clip(path: Path, width: int, height: int, seconds: float) -> dict:
 
 
 def time_cli(
-    args: list[str], threads: int, timeout: float, launcher: list[str] | None = None
+    args: list[str],
+    threads: int,
+    timeout: float,
+    launcher: list[str] | None = None,
+    env_changes: dict | None = None,
 ) -> dict:
     """Seconds of one `python -m patchvsr ...` in a fresh process, or {"error": ...}.
-    `launcher` replaces `python` (e.g. `python -m torch.distributed.run ...`)."""
+    `launcher` replaces `python` (e.g. `python -m torch.distributed.run ...`); `env_changes`
+    sets variables (a value of None removes one)."""
     env = child_env()
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
+    for key, value in (env_changes or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     cmd = [*(launcher or [sys.executable]), "-m", "patchvsr", *args, "--quiet"]
     start = time.perf_counter()
     try:

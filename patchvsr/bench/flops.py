@@ -18,7 +18,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from patchvsr.builders import build_wan_1_3b
 from patchvsr.context import global_view_size
 from patchvsr.cost import block_flops
-from patchvsr.grid import PatchPlan
+from patchvsr.grid import PatchPlan, heaviest_step
 from patchvsr.location import location_encoding
 from patchvsr.pipeline import PatchVSRPipeline
 
@@ -112,11 +112,15 @@ class StepCounter:
         return self._cache[key]
 
     def step(self, out_hw: tuple[int, int], frames: int, scheme: str = "paper") -> dict:
-        """One step's FLOPs for the plan of `scheme` ("paper", "tiles", or "full-frame")."""
+        """One step's FLOPs for the plan of `scheme` ("paper", "tiles", "shifted" or
+        "full-frame"). A shifted plan's steps differ in patch sizes: its heaviest step counts."""
         pipe = self.pipe
-        plan = scheme_plan(pipe, out_hw, scheme)
-        shapes = Counter(latent_shape(pipe, p.height, p.width, frames) for p in plan.patches)
         g_shape = global_latent_shape(pipe, out_hw, frames)
+        plan = heaviest_step(
+            scheme_plan(pipe, out_hw, scheme),
+            lambda p: self.patch_flops(latent_shape(pipe, p.height, p.width, frames), g_shape),
+        )
+        shapes = Counter(latent_shape(pipe, p.height, p.width, frames) for p in plan.patches)
         patches = sum(self.patch_flops(s, g_shape) * n for s, n in shapes.items())
         global_branch = self.global_flops(g_shape)
         tokens: Counter[int] = Counter()
@@ -175,10 +179,11 @@ def real_scale_flops(sizes: tuple[tuple[int, int], ...], frames: int) -> dict:
     rows = []
     for out_hw in sizes:
         row = {"size": [out_hw[0], out_hw[1]]}
-        for scheme in ("paper", "tiles", "full-frame"):
+        for scheme in ("paper", "tiles", "shifted", "full-frame"):
             row[scheme] = counter.step(out_hw, frames, scheme)
         full = row["full-frame"]["flops"]
         row["ratio"] = full / row["paper"]["flops"]  # full-frame over the paper's grid
         row["ratio_tiles"] = full / row["tiles"]["flops"]  # ... over the base patches alone
+        row["ratio_shifted"] = full / row["shifted"]["flops"]  # ... over the shifted grid
         rows.append(row)
     return {"model": "Wan2.1-T2V-1.3B + PatchVSR adapter", "frames": frames, "rows": rows}

@@ -59,7 +59,8 @@ def format_scaling(s: dict) -> str:
 
 def format_flops(fl: dict) -> str:
     header = ["output", "full-frame", "paper grid", "evals", "full/grid",
-              "base tiles", "evals", "full/tiles", "analytic check"]  # fmt: skip
+              "base tiles", "evals", "full/tiles", "shifted", "evals", "full/shifted",
+              "analytic check"]  # fmt: skip
     rows = []
     for r in fl["rows"]:
         worst = max(abs(r[k]["analytic_error"]) for k in ("paper", "tiles", "full-frame"))
@@ -73,11 +74,24 @@ def format_flops(fl: dict) -> str:
                 f"{r['tiles']['flops'] / 1e15:.2f} PF",
                 r["tiles"]["evaluations"],
                 f"{r['ratio_tiles']:.1f}x",
+                *_shifted_cells(r),
                 f"{worst:.1e} off",
             ]
         )
     title = f"Forward FLOPs per denoising step, {fl['model']}, {fl['frames']} frames (meta device)"
     return title + "\n" + _table(header, rows)
+
+
+def _shifted_cells(r: dict) -> list:
+    """The shifted grid's columns (blank in results saved before it existed)."""
+    if "shifted" not in r:
+        return ["-", "-", "-"]
+    shifted = r["shifted"]
+    return [
+        f"{shifted['flops'] / 1e15:.2f} PF",
+        shifted["evaluations"],
+        f"{r['ratio_shifted']:.1f}x",
+    ]
 
 
 def format_breakdown(b: dict, model_parts: tuple[str, ...]) -> str:

@@ -1,6 +1,7 @@
 """`python -m patchvsr bench`: patch-wise against full-frame inference, side by side.
 
     python -m patchvsr bench [--quick] [--json] [--model mini|tiny|DIR] [--threads N]
+                             [--only seams|cpu-speed]
 
 One run measures, on the same model: wall time and peak memory of patch-wise and full-frame
 upscaling as the output grows (each configuration in its own process), the real 1.3B model's
@@ -35,11 +36,40 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--threads", type=int, help="torch threads per run (default: all cores)")
     parser.add_argument("--no-cuda", action="store_true", help="skip the CUDA measurement")
+    parser.add_argument(
+        "--only",
+        choices=sorted(PARTS),
+        help="run one comparison alone: seams (tiles, paper and shifted grids at 4 steps, "
+        "figure in assets/figures/seams.png) or cpu-speed (the CPU path before and after, "
+        "beside bicubic)",
+    )
     return parser
+
+
+def _seams(args: argparse.Namespace, log) -> tuple[dict, str]:
+    from patchvsr.bench.seams import compare_seams, format_seams
+
+    result = compare_seams(model=args.model or "mini", log=log)
+    return result, format_seams(result)
+
+
+def _cpu_speed(args: argparse.Namespace, log) -> tuple[dict, str]:
+    from patchvsr.bench.cpu_speed import format_cpu_speed, measure_cpu_speed
+
+    result = measure_cpu_speed(model=args.model or "mini", log=log)
+    return result, format_cpu_speed(result)
+
+
+PARTS = {"seams": _seams, "cpu-speed": _cpu_speed}
 
 
 def run(args: argparse.Namespace) -> int:
     from patchvsr.bench.report import format_report
+
+    if args.only:
+        result, text = PARTS[args.only](args, lambda msg: print(msg, file=sys.stderr, flush=True))
+        print(json.dumps(result, indent=2, default=str) if args.json else text)
+        return 0
     from patchvsr.bench.suite import run_suite
 
     name = args.preset or ("quick" if args.quick else "full")

@@ -1,7 +1,7 @@
 """`python -m patchvsr plan`: the patch plan for an output size, and what it costs the model.
 
     python -m patchvsr plan (IN | --in-size WxH) (--scale K | --size WxH) [--patch P]
-                       [--scheme paper|sliding|tiles] [--overlap F] [--model NAME] [--json]
+                       [--scheme paper|sliding|tiles|shifted] [--overlap F] [--model NAME] [--json]
 
 The plan is the one the pipeline runs (`patchvsr.request.plan_for` with the model's geometry,
 read from its configuration: no weights are loaded). The size options are shared with `viz`
@@ -40,7 +40,8 @@ def add_plan_options(parser: argparse.ArgumentParser) -> None:
         choices=SCHEMES,
         default="paper",
         help="paper: base + auxiliary seam patches; sliding: overlapping windows; "
-        "tiles: base patches only (default paper)",
+        "tiles: base patches only; shifted: base patches only, seams moved every step "
+        "(default paper)",
     )
     parser.add_argument(
         "--overlap",

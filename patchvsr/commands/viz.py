@@ -2,7 +2,7 @@
 
     python -m patchvsr viz IN --what grid|weights|location|context|compare -o FIG.png
                       [--patch-index I] [--scale K | --size WxH] [--patch P]
-                      [--scheme paper|sliding|tiles] [--overlap F]
+                      [--scheme paper|sliding|tiles|shifted] [--overlap F]
                       [--weights paper|gaussian|linear|uniform] [--frame N] [--other FILE]
                       [--model NAME]
 

@@ -1,0 +1,31 @@
+"""The seam comparison of `bench --only seams`, on the tiny model."""
+
+from __future__ import annotations
+
+import math
+
+from patchvsr.bench.seams import SCHEMES, all_seams, compare_seams, format_seams
+from patchvsr.grid import plan_patches, step_plans
+from patchvsr.metrics import seam_lines
+
+
+def test_all_seams_gathers_every_step_of_a_shifted_plan():
+    plan = plan_patches(288, 512, 128, "shifted")
+    ys, xs = all_seams(plan, 4)
+    for step in step_plans(plan, 4):
+        rows, cols = seam_lines(step)
+        assert set(rows) <= set(ys) and set(cols) <= set(xs)
+    assert len(xs) == 4 * len(seam_lines(plan)[1])  # four distinct layouts
+
+
+def test_compare_seams_scores_every_scheme_against_the_full_frame(tmp_path):
+    figure = tmp_path / "seams.png"
+    r = compare_seams("tiny", size=(40, 24), frames=1, steps=2, figure=figure, log=lambda m: None)
+    assert r["evaluations_per_step"]["paper"] > r["evaluations_per_step"]["shifted"]
+    assert r["evaluations_per_step"]["shifted"] == r["evaluations_per_step"]["tiles"]
+    for where, rel in r["relative"].items():
+        raw = r["scores"][where]
+        for name in SCHEMES:
+            assert math.isclose(rel[name], raw[name] / raw["full-frame"])
+    assert figure.stat().st_size > 0
+    assert "shifted (" in format_seams(r)

@@ -57,6 +57,15 @@ class Worker:
         self.last_rss = 0
 
     def _start(self) -> subprocess.Popen:
+        """A new worker, once it has imported everything and says so."""
+        process = self._spawn()
+        ready, _, _ = select.select([process.stdout], [], [], 300)
+        if not ready or process.stdout.readline() != "ready\n":
+            process.kill()
+            raise RuntimeError("the fuzz worker did not start")
+        return process
+
+    def _spawn(self) -> subprocess.Popen:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
                os.environ.get("PYTHONPATH")]))}  # fmt: skip
         return subprocess.Popen(

@@ -79,6 +79,8 @@ def main() -> None:
     if hard == resource.RLIM_INFINITY or limit < hard:
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
     with tempfile.TemporaryDirectory(prefix="patchvsr-fuzz-") as scratch:
+        sys.stdout.write("ready\n")  # imports done: the first case's CPU time is its own
+        sys.stdout.flush()
         for line in sys.stdin:
             result = run_one(Path(line.rstrip("\n")), Path(scratch))
             # FFmpeg also says "Cannot allocate memory" about damaged tables; only an

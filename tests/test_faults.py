@@ -36,11 +36,11 @@ from patchvsr.jobs import work_dir_for
 KILLABLE = """
 import sys, time
 from pathlib import Path
-from patchvsr import runtime
+from patchvsr import upscalers
 from patchvsr.cli import main
 
 marker = Path(sys.argv[1])
-upscale = runtime.PatchVSRUpscaler.upscale
+upscale = upscalers.PatchVSRUpscaler.upscale
 
 def stopping(self, frames, out_size, *, seed=0, progress=None):
     def report(done, total, what):
@@ -51,7 +51,7 @@ def stopping(self, frames, out_size, *, seed=0, progress=None):
             time.sleep(600)
     return upscale(self, frames, out_size, seed=seed, progress=report)
 
-runtime.PatchVSRUpscaler.upscale = stopping
+upscalers.PatchVSRUpscaler.upscale = stopping
 raise SystemExit(main(sys.argv[2:]))
 """
 

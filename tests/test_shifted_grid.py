@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+from test_grid import FAST, lengths, patch_sizes
 
 from patchvsr.grid import (
     accumulate,
@@ -16,10 +17,7 @@ from patchvsr.grid import (
     step_plans,
 )
 
-patch_sizes = st.sampled_from([16, 32, 48, 64, 96, 128])
-lengths = st.integers(min_value=1, max_value=700)
 steps = st.integers(min_value=0, max_value=40)
-FAST = settings(max_examples=150, deadline=None)
 
 
 def interior_edges(plan, axis: int) -> set[int]:

@@ -4,6 +4,13 @@ Aspect ratio: the clip is resized so that its *long* side equals the base size a
 side keeps the aspect ratio (rounded to the latent alignment), without padding. Squashing to a
 square would distort the shapes that the global branch is there to recognise, and padding would
 spend tokens on nothing; the transformer's rotary position embedding takes any token grid.
+
+The global context end to end: this module makes the view (pixels) and its ROI mask; the
+pipeline encodes the view once per window (`PatchVSRPipeline.encode_inputs`); the adapter's
+global encoder turns it into per-block keys and values once per step
+(`models.adapter.GlobalKeysValues`, where each patch adds only its mask's offset); the base
+blocks attend to them through the new cross-attention (`models.attention`);
+`viz.context_figure` draws what the model receives.
 """
 
 from __future__ import annotations

@@ -188,7 +188,7 @@ class PatchVSRPipeline(DiffusionPipeline):
         cond: torch.Tensor,  # (B, C, f, h, w) their noise-augmented condition latents
         timestep: torch.Tensor,  # (B,)
         boxes: torch.Tensor,  # (B, 4) normalised boxes, on the CPU
-        context,  # GlobalContext of the patches' clip(s), or None
+        context,  # GlobalKeysValues of the patches' clip(s), or None
         scale: float | torch.Tensor,  # scale factor, one or (B,)
     ) -> torch.Tensor:
         """The model's velocity prediction (B, C, f, h, w) for a batch of patches."""

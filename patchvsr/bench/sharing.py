@@ -2,7 +2,7 @@
 
 The global view is the same for every patch of a step, so the pipeline runs the global
 encoder and all K_g/V_g projections once and hands the result to every patch
-(`GlobalContext`). The naive alternative recomputes it for each patch; both give the same
+(`GlobalKeysValues`). The naive alternative recomputes it for each patch; both give the same
 prediction, and the run compares their time and checks that their outputs agree.
 """
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 
 _WHERE = {
-    "GlobalContext": "patchvsr.models.adapter",
+    "GlobalKeysValues": "patchvsr.models.adapter",
     "PatchVSRAdapter": "patchvsr.models.adapter",
     "PatchVSRTransformer": "patchvsr.models.transformer",
 }

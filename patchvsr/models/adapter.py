@@ -12,7 +12,7 @@ leaves the pre-trained base exactly as it was:
   *new* key/value pair (K_g, V_g) that shares the query of the text cross-attention (the Wan
   image-to-video added-K/V pattern). `global_v` is zero-initialised. The patch's ROI mask
   enters after the encoder as a learned per-token offset, so the encoder and the K/V
-  projections run once per step and are shared by every patch (see `GlobalContext`).
+  projections run once per step and are shared by every patch (see `GlobalKeysValues`).
 - **Location embedder**: sinusoidal box + scale encoding -> MLP -> added to the timestep
   embedding, last layer zero-initialised (SDXL's micro-conditioning pattern).
 """
@@ -165,7 +165,7 @@ class PatchVSRAdapter(ModelMixin, ConfigMixin):
         text: torch.Tensor,  # (G, L, dim)
         timestep_proj: torch.Tensor,  # (G, 6, dim)
         rope,
-    ) -> GlobalContext:
+    ) -> GlobalKeysValues:
         """Run the global encoder and every block's K_g/V_g projection once; the result is
         shared by all patches of the same clip and step. Inference passes one clip (G = 1, its
         patches broadcast against it); training passes one clip per patch (G = B)."""
@@ -184,10 +184,10 @@ class PatchVSRAdapter(ModelMixin, ConfigMixin):
         values = torch.stack([v(tokens) for v in self.global_v])
         roi_k = torch.stack([F.linear(self.roi_embedding, k.weight) for k in self.global_k])
         roi_v = torch.stack([F.linear(self.roi_embedding, v.weight) for v in self.global_v])
-        return GlobalContext(keys, values, roi_k, roi_v, (f, *pooled_hw))
+        return GlobalKeysValues(keys, values, roi_k, roi_v, (f, *pooled_hw))
 
 
-class GlobalContext:
+class GlobalKeysValues:
     """Per-block global keys/values of one clip at one step, plus the ROI offsets.
 
     Because the projections are linear, K for a patch is K(tokens) + mask * K(roi_embedding)
@@ -202,8 +202,8 @@ class GlobalContext:
         self.grid = grid  # (f, h, w) of the pooled token grid
         self.masks: torch.Tensor | None = None  # (B, Ng) ROI of each patch in the batch
 
-    def with_masks(self, masks: torch.Tensor) -> GlobalContext:
-        out = GlobalContext(self.keys, self.values, self.roi_k, self.roi_v, self.grid)
+    def with_masks(self, masks: torch.Tensor) -> GlobalKeysValues:
+        out = GlobalKeysValues(self.keys, self.values, self.roi_k, self.roi_v, self.grid)
         out.masks = masks
         return out
 

@@ -17,7 +17,7 @@ import torch.nn as nn
 from diffusers import WanTransformer3DModel
 
 from patchvsr.location import roi_mask
-from patchvsr.models.adapter import GlobalContext, PatchVSRAdapter
+from patchvsr.models.adapter import GlobalKeysValues, PatchVSRAdapter
 from patchvsr.models.attention import GlobalCrossAttnProcessor, GlobalState
 
 
@@ -64,7 +64,7 @@ class PatchVSRTransformer(nn.Module):
         global_latents: torch.Tensor,  # (G, C, f, gh, gw), G = 1 or one clip per patch
         timestep: torch.Tensor,  # (G,)
         text_embeds: torch.Tensor,  # (G, L, text_dim) raw prompt embedding
-    ) -> GlobalContext:
+    ) -> GlobalKeysValues:
         """The global branch for one clip at one step; shared by all of that step's patches."""
         self.global_calls += 1
         ce = self.base.condition_embedder
@@ -73,7 +73,7 @@ class PatchVSRTransformer(nn.Module):
             global_latents, text, timestep_proj.unflatten(1, (6, -1)), self.base.rope
         )
 
-    def roi_masks(self, context: GlobalContext, boxes: torch.Tensor) -> torch.Tensor:
+    def roi_masks(self, context: GlobalKeysValues, boxes: torch.Tensor) -> torch.Tensor:
         """(B, Ng) ROI masks of normalised boxes (B, 4) on the pooled global token grid."""
         f, h, w = context.grid
         masks = [
@@ -89,7 +89,7 @@ class PatchVSRTransformer(nn.Module):
         text_embeds: torch.Tensor,  # (B, L, text_dim)
         cond_latents: torch.Tensor | None = None,  # (B, C, f, h, w) condition (LR patch) latents
         location: torch.Tensor | None = None,  # (B, enc) sinusoidal box + scale encoding
-        global_context: GlobalContext | None = None,  # from encode_global
+        global_context: GlobalKeysValues | None = None,  # from encode_global
         boxes: torch.Tensor | None = None,  # (B, 4) normalised boxes, for the ROI masks
     ) -> torch.Tensor:
         base, adapter = self.base, self.adapter

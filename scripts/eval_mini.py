@@ -1,14 +1,23 @@
-"""Evaluate a PatchVSR model folder at x4 against bicubic: held-out media, Set5 and Set14.
+"""Evaluate PatchVSR model folders at x4 against bicubic (and Real-ESRGAN as a reference).
 
-    python scripts/eval_mini.py [MODEL_DIR] [--settings 1:1.0,4:1.0,8:0.5] [--sets ...]
+    python scripts/eval_mini.py [MODEL_DIR ...] [--sets video,stills,set5,set14]
+        [--conditions clean,crf28] [--frames 16] [--settings 1:1.0] [--reference-frames 2]
         [--holdout .devcache/holdout.npz] [--data ../shared/data] [--figure eval.png]
-        [--device cpu] [--seed 0] [--json results.json]
+        [--json results.json] [--device cpu] [--seed 0]
 
-LR inputs are made the way the SR literature makes them: the HR image cropped (top left) to a
-multiple of the scale, then an antialiased bicubic downscale by 4. Single images are 1-frame
-clips. PSNR and SSIM are on the Y channel with a 4-pixel border (`patchvsr.metrics`). Every
-(steps, strength) setting is reported next to bicubic; a side-by-side crop of bicubic, each
-setting and the ground truth is written to `--figure`.
+Sets: `video` is the held-out video set (the clips of the held-out pack, never trained on, see
+scripts/pack_training_data.py), `stills` the held-out images, `set5` and `set14` the benchmarks
+in ../shared/data. Conditions (held-out sets; the benchmarks are always `clean`, as reported
+before): `clean` is the literature's LR, the HR cropped (top left) to a multiple of 8 and
+downscaled by 4 with an antialiased bicubic, rounded to 8 bits; `crf28` is that LR clip
+through H.264 (libx264, CRF 28, yuv420p) before upscaling, as web video arrives.
+
+Metrics: PSNR and SSIM on Y with a 4-pixel border (`patchvsr.metrics`, per-frame means over
+every frame of every item), the gain over bicubic, and for clips the temporal consistency
+against the ground truth (lower is better; bicubic's is the bar). Real-ESRGAN
+(realesr-animevideov3, `scripts/realesrgan_reference.py`) runs on the first
+`--reference-frames` frames of each item only (it is slow on a CPU); its row compares it with
+bicubic on those same frames. It is skipped, with a note, where it is not installed.
 """
 
 from __future__ import annotations
@@ -24,16 +33,21 @@ import torch
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import realesrgan_reference  # noqa: E402
 
 from patchvsr.frames import upscale_bicubic  # noqa: E402
-from patchvsr.metrics import psnr_y, ssim_y  # noqa: E402
+from patchvsr.metrics import psnr_y, ssim_y, temporal_consistency  # noqa: E402
 from patchvsr.models.configs import MINI_DIR  # noqa: E402
 from patchvsr.pipeline import PatchVSRPipeline  # noqa: E402
-from patchvsr.train.degrade import downscale, from_uint8, to_uint8  # noqa: E402
+from patchvsr.train.degrade import downscale, from_uint8, h264, to_uint8  # noqa: E402
 from patchvsr.train.media import read_image, read_pack  # noqa: E402
 
 SCALE = 4
+CRF = 28
 REPO = Path(__file__).resolve().parents[1]
+BENCHMARKS = ("set5", "set14")
 
 
 def parse_settings(text: str) -> list[tuple[int, float]]:
@@ -44,84 +58,142 @@ def parse_settings(text: str) -> list[tuple[int, float]]:
     return out
 
 
-def load_set(name: str, data: Path, holdout: Path) -> list[tuple[str, np.ndarray]]:
-    """(name, HR frames (F, H, W, 3) uint8) of one evaluation set, cropped to x4 multiples."""
-    if name == "holdout":
-        items = [(s.name, s.frames) for s in read_pack(holdout)]
-    else:
+def load_set(name: str, data: Path, holdout: Path, frames: int) -> list[tuple[str, np.ndarray]]:
+    """(name, HR frames (F, H, W, 3) uint8) of one evaluation set, cropped to the LR grid."""
+    if name in ("video", "stills"):
+        items = [(s.name, s.frames[:frames]) for s in read_pack(holdout)]
+        items = [(n, f) for n, f in items if (len(f) > 1) == (name == "video")]
+    elif name in BENCHMARKS:
         folder = data / name / "HR"
         items = [(p.stem, read_image(p)[None]) for p in sorted(folder.glob("*.png"))]
-    return [
-        (n, f[:, : f.shape[1] // SCALE * SCALE, : f.shape[2] // SCALE * SCALE]) for n, f in items
-    ]
+    else:
+        raise SystemExit(f"unknown set {name!r}: choose from video, stills, set5, set14")
+    # Benchmarks: multiples of 4, as the literature (and the earlier tables); held-out media:
+    # multiples of 8, so the LR clip has the even size H.264's 4:2:0 needs.
+    m = SCALE if name in BENCHMARKS else 2 * SCALE
+    return [(n, f[:, : f.shape[1] // m * m, : f.shape[2] // m * m]) for n, f in items]
 
 
-def bicubic_lr(hr: np.ndarray) -> torch.Tensor:
-    return downscale(from_uint8(hr), SCALE, "bicubic")[None]  # (1, 3, F, h, w)
+def make_lr(hr: np.ndarray, condition: str) -> np.ndarray:
+    """The uint8 LR clip (F, h, w, 3) of an HR clip under one condition."""
+    lr = to_uint8(downscale(from_uint8(hr), SCALE, "bicubic"))
+    if condition == "clean":
+        return lr
+    if condition == "crf28":
+        coded = h264(from_uint8(lr), CRF)
+        if coded is None:
+            raise SystemExit("the crf28 condition needs PyAV with libx264")
+        return to_uint8(coded)
+    raise SystemExit(f"unknown condition {condition!r}: choose from clean, crf28")
 
 
-def evaluate(pipe, items, settings, seed: int) -> dict:
-    rows: dict = {"bicubic": [], **{f"{s}:{g}": [] for s, g in settings}}
-    outputs: dict = {}
-    for name, hr in items:
-        lr = bicubic_lr(hr)
-        bic = to_uint8(upscale_bicubic(lr, hr.shape[1], hr.shape[2])[0])
-        rows["bicubic"].append((psnr_y(bic, hr), ssim_y(bic, hr)))
-        outputs[name] = {"bicubic": bic, "hr": hr}
-        for steps, strength in settings:
-            out = pipe(
-                lr,
-                scale=SCALE,
-                num_inference_steps=steps,
-                strength=strength,
-                generator=torch.Generator().manual_seed(seed),
-            ).frames
-            rows[f"{steps}:{strength}"].append((psnr_y(out, hr), ssim_y(out, hr)))
-            outputs[name][f"{steps}:{strength}"] = out
-    means = {k: tuple(float(np.mean(v)) for v in zip(*r, strict=True)) for k, r in rows.items()}
-    return {"means": means, "outputs": outputs}
+def bicubic(lr: np.ndarray, hr_shape) -> np.ndarray:
+    video = from_uint8(lr)[None]
+    return to_uint8(upscale_bicubic(video, hr_shape[1], hr_shape[2])[0])
 
 
-def side_by_side(outputs: dict, name: str, path: Path, size: int = 96, zoom: int = 2) -> None:
-    """A crop (the most textured size x size window) of bicubic, each setting and the HR."""
-    images = outputs[name]
-    hr = images["hr"][0]
-    grey = hr.astype(np.float64).mean(-1)
+def _scores(out: np.ndarray, hr: np.ndarray) -> list[float]:
+    tc = temporal_consistency(out, hr) if len(hr) > 1 else float("nan")
+    return [psnr_y(out, hr), ssim_y(out, hr), tc]
+
+
+def evaluate(models, items, condition, settings, seed, reference, ref_frames) -> dict:
+    """Mean (PSNR, SSIM, TC) per method, and the outputs of the first item for a figure."""
+    rows: dict[str, list] = {"bicubic": []}
+    ref_rows: dict[str, list] = {"bicubic": [], "Real-ESRGAN": []}
+    figure: dict[str, np.ndarray] = {}
+    for index, (_, hr) in enumerate(items):
+        lr = make_lr(hr, condition)
+        outputs = {"bicubic": bicubic(lr, hr.shape)}
+        for label, pipe in models.items():
+            for steps, strength in settings:
+                key = label if len(settings) == 1 else f"{label} {steps}:{strength}"
+                outputs[key] = pipe(
+                    lr,
+                    scale=SCALE,
+                    num_inference_steps=steps,
+                    strength=strength,
+                    generator=torch.Generator().manual_seed(seed),
+                ).frames
+        for key, out in outputs.items():
+            rows.setdefault(key, []).append(_scores(out, hr))
+        if reference is not None:
+            n = min(ref_frames, len(hr))
+            ref = reference(lr[:n])
+            ref_rows["Real-ESRGAN"].append(_scores(ref, hr[:n]))
+            ref_rows["bicubic"].append(_scores(outputs["bicubic"][:n], hr[:n]))
+            outputs["Real-ESRGAN"] = np.concatenate([ref, outputs["bicubic"][n:]])
+        if index == 0:
+            figure = {**outputs, "ground truth": hr}
+
+    def mean(r):
+        return [float(np.mean(v)) for v in zip(*r, strict=True)]
+
+    result = {"means": {k: mean(r) for k, r in rows.items()}, "figure": figure}
+    if reference is not None and ref_rows["bicubic"]:
+        result["reference"] = {k: mean(r) for k, r in ref_rows.items()}
+    return result
+
+
+def textured_window(frame: np.ndarray, size: int) -> tuple[int, int]:
+    """The top-left corner of the most textured size x size window (mean horizontal gradient)."""
+    grey = frame.astype(np.float64).mean(-1)
     best, where = -1.0, (0, 0)
-    for y in range(0, max(1, hr.shape[0] - size), size // 2):
-        for x in range(0, max(1, hr.shape[1] - size), size // 2):
+    for y in range(0, max(1, frame.shape[0] - size), size // 2):
+        for x in range(0, max(1, frame.shape[1] - size), size // 2):
             v = float(np.abs(np.diff(grey[y : y + size, x : x + size], axis=1)).mean())
             if v > best:
                 best, where = v, (y, x)
-    y, x = where
-    keys = ["bicubic"] + [k for k in images if k not in ("bicubic", "hr")] + ["hr"]
-    tiles = [images[k][0][y : y + size, x : x + size] for k in keys]
-    strip = np.concatenate(
-        [np.pad(t, ((0, 0), (0, 4), (0, 0)), constant_values=255) for t in tiles], 1
+    return where
+
+
+def strip(tiles: dict[str, np.ndarray], zoom: int = 2) -> Image.Image:
+    """Tiles side by side (nearest-neighbour zoom), each under its label."""
+    size = next(iter(tiles.values())).shape[1]
+    row = np.concatenate(
+        [np.pad(t, ((0, 0), (0, 4), (0, 0)), constant_values=255) for t in tiles.values()], 1
     )
-    picture = Image.fromarray(strip).resize(
-        (strip.shape[1] * zoom, strip.shape[0] * zoom), Image.NEAREST
-    )
-    # A white band above the crops with each one's name, so the figure reads on its own.
+    picture = Image.fromarray(row).resize((row.shape[1] * zoom, row.shape[0] * zoom), Image.NEAREST)
     labelled = Image.new("RGB", (picture.width, picture.height + 18), "white")
     labelled.paste(picture, (0, 18))
     draw = ImageDraw.Draw(labelled)
-    for i, key in enumerate(keys):
-        label = {"bicubic": "bicubic", "hr": "ground truth"}.get(key)
-        if label is None:
-            steps, strength = key.split(":")
-            label = f"mini, {steps} step{'s' if steps != '1' else ''}"
-            label += "" if float(strength) == 1.0 else f", strength {strength}"
+    for i, label in enumerate(tiles):
         draw.text((i * (size + 4) * zoom + 4, 3), label, fill="black")
-    labelled.save(path)
-    print(f"{path}: {name}, crop at ({y}, {x}), left to right: {', '.join(keys)}")
+    return labelled
+
+
+def side_by_side(outputs: dict[str, np.ndarray], path: Path, size: int = 96) -> None:
+    """A crop of the first frame, the most textured size x size window, for every method."""
+    y, x = textured_window(outputs["ground truth"][0], size)
+    tiles = {k: v[0][y : y + size, x : x + size] for k, v in outputs.items()}
+    strip(tiles).save(path)
+    print(f"{path}: crop at ({y}, {x}), left to right: {', '.join(tiles)}")
+
+
+def print_table(title: str, res: dict, ref_frames: int) -> None:
+    print(f"\n{title}")
+    print(f"  {'method':>28}  {'PSNR':>6}  {'gain':>6}  {'SSIM':>6}  {'TC':>5}")
+    base = res["means"]["bicubic"][0]
+    for key, (p, s, tc) in res["means"].items():
+        print(f"  {key:>28}  {p:6.2f}  {p - base:+6.2f}  {s:6.4f}  {tc:5.2f}")
+    if "reference" in res:
+        rb, rr = res["reference"]["bicubic"], res["reference"]["Real-ESRGAN"]
+        label = f"Real-ESRGAN ({ref_frames} frames)"
+        print(f"  {label:>28}  {rr[0]:6.2f}  {rr[0] - rb[0]:+6.2f}  {rr[1]:6.4f}  {rr[2]:5.2f}")
+        print(
+            f"  {'bicubic (same frames)':>28}  {rb[0]:6.2f}  {0:+6.2f}  {rb[1]:6.4f}  {rb[2]:5.2f}"
+        )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", nargs="?", default=str(MINI_DIR))
-    parser.add_argument("--settings", default="1:1.0,4:1.0,8:0.5")
-    parser.add_argument("--sets", default="holdout,set5,set14")
+    parser.add_argument("models", nargs="*", default=[str(MINI_DIR)])
+    parser.add_argument("--sets", default="video,stills,set5,set14")
+    parser.add_argument("--conditions", default="clean,crf28")
+    parser.add_argument("--frames", type=int, default=16, help="frames per held-out clip")
+    parser.add_argument("--settings", default="1:1.0", help="steps:strength, comma-separated")
+    parser.add_argument("--reference-frames", type=int, default=2)
+    parser.add_argument("--no-reference", action="store_true", help="skip Real-ESRGAN")
     parser.add_argument("--holdout", default=".devcache/holdout.npz")
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--figure", default="eval_mini.png")
@@ -130,26 +202,38 @@ def main() -> int:
     parser.add_argument("--json", help="also write the means here")
     args = parser.parse_args()
 
-    pipe = PatchVSRPipeline.from_pretrained(args.model).to(args.device)
+    models = {}
+    for folder in args.models:
+        label = Path(folder).name if Path(folder).name != "pipeline" else Path(folder).parent.name
+        models[label] = PatchVSRPipeline.from_pretrained(folder).to(args.device)
+    reference = None
+    if not args.no_reference:
+        reference, why = realesrgan_reference.load()
+        if reference is None:
+            print(f"note: no Real-ESRGAN reference: {why}")
     settings = parse_settings(args.settings)
-    results, figure_from = {}, None
+    results, figure = {}, None
     for name in args.sets.split(","):
-        t0 = time.time()
-        items = load_set(name, Path(args.data), Path(args.holdout))
-        res = evaluate(pipe, items, settings, args.seed)
-        results[name] = res["means"]
-        print(
-            f"\n{name} ({len(items)} items, x{SCALE}, Y channel, border 4; {time.time() - t0:.0f} s)"
-        )
-        print(f"  {'setting':>12}  {'PSNR':>7}  {'SSIM':>6}")
-        for key, (p, s) in res["means"].items():
-            label = key if key == "bicubic" else f"{key.replace(':', ' steps, s=')}"
-            print(f"  {label:>12}  {p:7.2f}  {s:6.4f}")
-        if figure_from is None or name == "set14":
-            figure_from = (res["outputs"], items[0][0] if name != "set14" else "comic")
-    if figure_from is not None:
-        outputs, item = figure_from
-        side_by_side(outputs, item if item in outputs else next(iter(outputs)), Path(args.figure))
+        items = load_set(name, Path(args.data), Path(args.holdout), args.frames)
+        conditions = ["clean"] if name in BENCHMARKS else args.conditions.split(",")
+        for condition in conditions:
+            t0 = time.time()
+            res = evaluate(
+                models, items, condition, settings, args.seed, reference, args.reference_frames
+            )
+            key = f"{name}/{condition}"
+            results[key] = {k: v for k, v in res.items() if k != "figure"}
+            frames = sum(len(f) for _, f in items)
+            print_table(
+                f"{key}: {len(items)} items, {frames} frames, x{SCALE}, Y, border 4, "
+                f"TC = temporal consistency vs ground truth ({time.time() - t0:.0f} s)",
+                res,
+                args.reference_frames,
+            )
+            if figure is None or (name == "video" and condition == "crf28"):
+                figure = res["figure"]
+    if figure and args.figure:
+        side_by_side(figure, Path(args.figure))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     return 0

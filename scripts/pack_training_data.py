@@ -8,12 +8,21 @@ Sources (all redistributable with the packages that ship them):
 - matplotlib's sample images (mpl-data/sample_data: grace_hopper.jpg),
 - gradio's bundled clips (gradio/media_assets/videos, Apache-2.0),
 - OpenCV's sample data from Debian's `opencv-doc` (/usr/share/doc/opencv-doc/examples/data,
-  gzipped files are read too).
+  gzipped files are read too),
+- Debian's `plasma-workspace-wallpapers` (/usr/share/wallpapers: KDE's wallpapers, photographs
+  and digital art, GPL-2+ / LGPL-3 / CC-BY-SA-4.0) and `gnome-backgrounds`
+  (/usr/share/backgrounds/gnome, the raster ones: CC-BY-SA-3.0 / GPL-2+), each read at its
+  largest size and shrunk (box filter) to at most 1280 px: clean, sharp ground truth.
+
+Every source and its licence: data/README.md.
 
 Left out: benchmark images (Set5/Set14 names, whatever folder they are in), footage owned by
 third parties (Megamind trailers, messi5), blurred or synthetic pictures that would teach the
 model wrong "ground truth" (text_defocus, logos, masks, calibration boards beyond two), and the
-held-out media, which go to their own pack for evaluation only.
+held-out media, which go to their own pack for evaluation only: three images each from
+scikit-image and the wallpapers, and the held-out video set, 16-frame runs of four videos
+that no training segment touches (gradio's b.mp4 whole, and runs of tree.avi, vtest.avi and
+world.mp4 away from their training segments; the check below fails the pack if they overlap).
 
 Videos are cut into a few segments spread over their length (clip frames are JPEG, quality
 95, in the pack); frames larger than 960 px, and the noisy vtest.avi, are halved first (area
@@ -38,9 +47,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from patchvsr.train.media import Source, is_benchmark, read_pack, write_pack  # noqa: E402
 
 OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
-HOLDOUT_STILLS = {"chelsea", "coffee", "fruits"}
+WALLPAPERS = Path("/usr/share/wallpapers")
+GNOME_BACKGROUNDS = Path("/usr/share/backgrounds/gnome")
+HOLDOUT_STILLS = {"chelsea", "coffee", "fruits", "Autumn", "Path", "wood-l"}
 HOLDOUT_CLIPS = {"b"}  # gradio's b.mp4
 HOLDOUT_CLIP_FRAMES = 16
+# The held-out video set beyond b.mp4: (video stem, first frame) of 16-frame runs between the
+# training segments (which start at 0, the middle and the end of each video; tree.avi decodes
+# only 68 frames, in two segments, 0-23 and 44-67).
+HOLDOUT_RUNS = {"tree": 26, "vtest": 180, "world": 220}
+WALLPAPER_SIDE = 1280
 SKIMAGE_SKIP = {"chessboard_GRAY", "chessboard_RGB", "logo", "phantom", "horse", "color"}
 SKIMAGE_SKIP |= {"microaneurysms", "lbpcascade_frontalface_opencv", "no_time_for_that_tiny"}
 SKIMAGE_SKIP |= {"clock_motion"}  # motion-blurred on purpose: not a sharp target
@@ -118,8 +134,15 @@ def _count_frames(path: Path) -> int:
     return count
 
 
-def _video(path: Path, segments: int, frames: int) -> list[Source]:
-    """`segments` runs of `frames` frames, spread evenly over the decodable part of the video."""
+def training_runs(total: int, segments: int, frames: int) -> list[range]:
+    """`segments` runs of `frames` frames, spread evenly over `total` frames."""
+    segments = max(1, min(segments, total // frames))  # no overlapping segments
+    starts = sorted(set(np.linspace(0, max(0, total - frames), segments).astype(int).tolist()))
+    return [range(start, min(total, start + frames)) for start in starts]
+
+
+def _video(path: Path, segments: int, frames: int, held: bool = False) -> list[Source]:
+    """Training runs of a video (see `training_runs`), or with `held` its held-out run."""
     if path.suffix == ".gz":
         tmp = Path("/tmp") / path.with_suffix("").name
         tmp.write_bytes(_open_bytes(path))
@@ -127,15 +150,37 @@ def _video(path: Path, segments: int, frames: int) -> list[Source]:
     total = _count_frames(path)
     if total == 0:
         return []
-    segments = max(1, min(segments, total // frames))  # no overlapping segments
-    starts = sorted(set(np.linspace(0, max(0, total - frames), segments).astype(int).tolist()))
-    runs = [range(start, min(total, start + frames)) for start in starts]
+    runs = training_runs(total, segments, frames)
+    if held:
+        start = HOLDOUT_RUNS.get(path.stem, 0)
+        held_run = range(start, min(total, start + HOLDOUT_CLIP_FRAMES))
+        if path.stem in HOLDOUT_RUNS and any(set(held_run) & set(run) for run in runs):
+            raise SystemExit(f"the held-out run of {path.name} overlaps a training segment")
+        runs = [held_run]
     decoded = _decodable_frames(path, {i for run in runs for i in run})
     out = []
     for k, run in enumerate(runs):
         clip = np.stack([decoded[i] for i in run if i in decoded])
-        out.append(Source(f"{path.stem}-{k}", _halve_large(clip, path.stem in HALVE)))
+        name = f"{path.stem}-held" if held else f"{path.stem}-{k}"
+        out.append(Source(name, _halve_large(clip, path.stem in HALVE)))
     return out
+
+
+def _wallpaper(folder: Path) -> Source | None:
+    """A KDE wallpaper at its largest size, shrunk to at most WALLPAPER_SIDE."""
+    files = [p for p in (folder / "contents" / "images").glob("*") if p.suffix in (".png", ".jpg")]
+    if not files:
+        return None
+    with Image.open(max(files, key=lambda p: p.stat().st_size)) as im:
+        return Source(folder.name, _shrink(im.convert("RGB"))[None])
+
+
+def _shrink(image: Image.Image) -> np.ndarray:
+    scale = WALLPAPER_SIDE / max(image.size)
+    if scale < 1:
+        size = (round(image.width * scale), round(image.height * scale))
+        image = image.resize(size, Image.Resampling.BOX)
+    return np.asarray(image)
 
 
 def collect() -> tuple[list[Source], list[Source]]:
@@ -161,9 +206,11 @@ def collect() -> tuple[list[Source], list[Source]]:
             if not path.exists():
                 continue
             if Path(name).stem in HOLDOUT_CLIPS:
-                holdout += _video(path, 1, HOLDOUT_CLIP_FRAMES)
+                holdout += _video(path, 1, HOLDOUT_CLIP_FRAMES, held=True)
             else:
                 train += _video(path, SEGMENTS, SEGMENT_FRAMES)
+                if path.stem in HOLDOUT_RUNS:
+                    holdout += _video(path, SEGMENTS, SEGMENT_FRAMES, held=True)
     if OPENCV_DATA.is_dir():
         for path in sorted(OPENCV_DATA.iterdir()):
             stem = Path(path.name.removesuffix(".gz")).stem
@@ -174,8 +221,25 @@ def collect() -> tuple[list[Source], list[Source]]:
                 add(_still(path), stem in HOLDOUT_STILLS)
             elif suffix == ".avi":
                 train += _video(path, SEGMENTS, SEGMENT_FRAMES)
+                if stem in HOLDOUT_RUNS:
+                    holdout += _video(path, SEGMENTS, SEGMENT_FRAMES, held=True)
     else:
         print(f"note: {OPENCV_DATA} is missing (apt-get install -y opencv-doc)", file=sys.stderr)
+    if WALLPAPERS.is_dir():
+        for folder in sorted(WALLPAPERS.iterdir()):
+            add(_wallpaper(folder), folder.name in HOLDOUT_STILLS)
+    else:
+        print(f"note: {WALLPAPERS} is missing (plasma-workspace-wallpapers)", file=sys.stderr)
+    if GNOME_BACKGROUNDS.is_dir():
+        for path in sorted(GNOME_BACKGROUNDS.glob("*.webp")):
+            with Image.open(path) as im:
+                if min(im.size) >= 1024:  # the small ones are icons
+                    add(
+                        Source(path.stem, _shrink(im.convert("RGB"))[None]),
+                        path.stem in HOLDOUT_STILLS,
+                    )
+    else:
+        print(f"note: {GNOME_BACKGROUNDS} is missing (gnome-backgrounds)", file=sys.stderr)
     return train, holdout
 
 

@@ -78,6 +78,48 @@ def test_h264_round_trip_keeps_frames():
     assert (out - clip).abs().mean() < 0.15
 
 
+@pytest.mark.parametrize("kind", ["codec", "realistic2"])
+def test_video_degradations_are_functions_of_the_seed(kind):
+    pytest.importorskip("av")
+    clip = _clip(5)
+    a = D.degrade(clip, 2, kind, np.random.default_rng(3))
+    b = D.degrade(clip, 2, kind, np.random.default_rng(3))
+    assert a.shape == (3, 5, 32, 32)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, D.degrade(clip, 2, kind, np.random.default_rng(4)))
+
+
+def test_codec_degradation_compresses_the_downscaled_clip():
+    """H.264 at CRF 35 visibly changes the clean downscale; the shape and frame count stay."""
+    pytest.importorskip("av")
+    clip = _clip(6)
+    s = D.CodecSettings(mpeg4_prob=0.0, h264_crf=(35, 35))
+    rng = np.random.default_rng(0)
+    lr = D.compress_video(D.downscale(clip, 2, "bicubic"), rng, s)
+    clean = D.downscale(clip, 2, "bicubic")
+    assert lr.shape == clean.shape == (3, 6, 32, 32)
+    assert 0.01 < (lr - clean).abs().mean() < 0.3
+
+
+def test_mpeg4_quality_follows_the_bit_rate():
+    pytest.importorskip("av")
+    clip = _clip(6)
+    low, high = D.mpeg4(clip, 0.05), D.mpeg4(clip, 2.0)
+    assert low.shape == high.shape == clip.shape
+    assert (high - clip).abs().mean() < (low - clip).abs().mean()
+
+
+def test_codec_degrades_a_static_clip_without_flicker_in_the_settings():
+    """One CRF for the whole clip: a static clip's frames stay close to one another (only the
+    codec's own frame types differ), far closer than to another CRF's."""
+    pytest.importorskip("av")
+    clip = _clip(1).expand(-1, 6, -1, -1).clone()
+    out = D.h264(clip, 30)
+    assert out is not None and out.shape == clip.shape
+    spread = (out - out[:, :1]).abs().mean()
+    assert spread < (out - D.h264(clip, 45)).abs().mean()
+
+
 def test_gaussian_kernel_is_normalised_and_anisotropic():
     k = D.gaussian_kernel(3.0, 0.5, 0.0, 13)
     assert abs(float(k.sum()) - 1) < 1e-6

@@ -8,6 +8,12 @@
   installed). Its parameters are drawn once per clip and shared by every frame, as in
   RealBasicVSR: real footage degrades the same way from one frame to the next, and a model
   trained on flickering degradations learns to flicker.
+- `"codec"`: a clean downscale (random kernel), then the whole LR clip through a video codec
+  at a random quality: H.264 (libx264, CRF 18-35) or MPEG-4 Part 2 (a random bit rate), the
+  way web video reaches us. The model learns to remove blocks and ringing instead of
+  sharpening them.
+- `"realistic2"`: Real-ESRGAN's second-order chain (blur, resize, noise, JPEG, twice), ending
+  in H.264, MPEG-4 or JPEG.
 
 Every function takes a `numpy.random.Generator`, so a clip's degradation is a pure function of
 the seed (training is reproducible, and resuming continues the same data).
@@ -29,7 +35,7 @@ from PIL import Image
 
 from patchvsr.frames import frames_to_video, video_to_frames
 
-KINDS = ("bilinear", "bicubic", "realistic")
+KINDS = ("bilinear", "bicubic", "realistic", "codec", "realistic2")
 _RESIZE_MODES = ("area", "bilinear", "bicubic")
 
 
@@ -47,6 +53,30 @@ class RealisticSettings:
     jpeg_quality: tuple[int, int] = (40, 95)
     h264_prob: float = 0.3
     h264_crf: tuple[int, int] = (18, 32)
+
+
+@dataclass(frozen=True)
+class CodecSettings:
+    """Ranges of the `"codec"` degradation (and the last stage of `"realistic2"`)."""
+
+    mpeg4_prob: float = 0.2
+    h264_crf: tuple[int, int] = (18, 35)
+    # MPEG-4 Part 2 has no CRF in libavcodec: its quality is set by bits per pixel and frame.
+    mpeg4_bpp: tuple[float, float] = (0.1, 0.6)
+
+
+# The second stage of the second-order chain: milder than the first (Real-ESRGAN's second
+# stage halves the blur and noise ranges).
+SECOND_STAGE = RealisticSettings(
+    blur_prob=0.8,
+    blur_sigma=(0.2, 1.5),
+    resize_range=(0.3, 1.2),
+    noise_prob=0.7,
+    gaussian_sigma=(1.0, 10.0),
+    poisson_scale=(0.05, 1.0),
+    jpeg_quality=(50, 95),
+    h264_prob=0.0,
+)
 
 
 def resize(clip: torch.Tensor, height: int, width: int, mode: str) -> torch.Tensor:
@@ -126,9 +156,12 @@ def jpeg(clip: torch.Tensor, quality: int) -> torch.Tensor:
     return from_uint8(np.stack(out))
 
 
-def h264(clip: torch.Tensor, crf: int) -> torch.Tensor | None:
-    """Round-trip the clip through H.264 (libx264, yuv420p) with PyAV; None when PyAV (or the
-    encoder, or an odd frame size that yuv420p cannot hold) is not available."""
+def video_codec(
+    clip: torch.Tensor, codec: str, options: dict[str, str], bit_rate: int = 0
+) -> torch.Tensor | None:
+    """Round-trip the clip through a video encoder (yuv420p, an in-memory MP4) with PyAV; None
+    when PyAV (or the encoder, or an even frame size, which yuv420p needs) is missing. One
+    encoder thread: x264's multi-threaded rate control is not bit-exact from run to run."""
     try:
         import av
     except ImportError:
@@ -140,9 +173,12 @@ def h264(clip: torch.Tensor, crf: int) -> torch.Tensor | None:
     buf = io.BytesIO()
     try:
         with av.open(buf, mode="w", format="mp4") as out:
-            stream = out.add_stream("libx264", rate=25)
+            stream = out.add_stream(codec, rate=25)
             stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-            stream.options = {"crf": str(int(crf)), "preset": "ultrafast"}
+            stream.thread_count = 1
+            if bit_rate:
+                stream.bit_rate = bit_rate
+            stream.options = options
             for frame in frames:
                 out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
             out.mux(stream.encode())
@@ -156,14 +192,34 @@ def h264(clip: torch.Tensor, crf: int) -> torch.Tensor | None:
     return from_uint8(np.stack(decoded))
 
 
-def realistic(
-    clip: torch.Tensor, scale: int, rng: np.random.Generator, s: RealisticSettings | None = None
-) -> torch.Tensor:
-    """The realistic chain: blur -> random resize -> noise -> resize to LR -> compression."""
-    s = s or RealisticSettings()
+def h264(clip: torch.Tensor, crf: int) -> torch.Tensor | None:
+    """The clip through H.264 (libx264, yuv420p) at `crf`; None without PyAV."""
+    return video_codec(clip, "libx264", {"crf": str(int(crf)), "preset": "ultrafast"})
+
+
+def mpeg4(clip: torch.Tensor, bits_per_pixel: float) -> torch.Tensor | None:
+    """The clip through MPEG-4 Part 2 at `bits_per_pixel` per frame; None without PyAV."""
     _, _, h, w = clip.shape
-    if h % scale or w % scale:
-        raise ValueError(f"clip size {w}x{h} is not divisible by the scale {scale}")
+    return video_codec(clip, "mpeg4", {}, max(1000, int(bits_per_pixel * h * w * 25)))
+
+
+def compress_video(
+    clip: torch.Tensor, rng: np.random.Generator, s: CodecSettings | None = None
+) -> torch.Tensor:
+    """The clip through H.264 or MPEG-4 at a random quality, the same for all its frames;
+    JPEG per frame (quality 30-90) where PyAV cannot encode it."""
+    s = s or CodecSettings()
+    if rng.random() < s.mpeg4_prob:
+        out = mpeg4(clip, float(rng.uniform(*s.mpeg4_bpp)))
+    else:
+        out = h264(clip, int(rng.integers(s.h264_crf[0], s.h264_crf[1] + 1)))
+    return out if out is not None else jpeg(clip, int(rng.integers(30, 91)))
+
+
+def _stage(
+    clip: torch.Tensor, lr_hw: tuple[int, int], rng: np.random.Generator, s: RealisticSettings
+) -> torch.Tensor:
+    """Blur, a random resize (relative to the LR size `lr_hw`), noise."""
     out = clip
     if rng.random() < s.blur_prob:
         sx = rng.uniform(*s.blur_sigma)
@@ -173,13 +229,32 @@ def realistic(
     # An intermediate resize (relative to the final LR size) with a random kernel: real
     # footage is often resized more than once on its way to us.
     factor = rng.uniform(*s.resize_range)
-    mid_h = max(2, round(h / scale * factor))
-    mid_w = max(2, round(w / scale * factor))
+    mid_h = max(2, round(lr_hw[0] * factor))
+    mid_w = max(2, round(lr_hw[1] * factor))
     out = resize(out, mid_h, mid_w, _RESIZE_MODES[rng.integers(len(_RESIZE_MODES))])
     if rng.random() < s.noise_prob:
         out = add_noise(out, rng, s)
-    out = resize(out, h // scale, w // scale, _RESIZE_MODES[rng.integers(len(_RESIZE_MODES))])
-    out = out.clamp(-1, 1)
+    return out
+
+
+def _lr_size(clip: torch.Tensor, scale: int) -> tuple[int, int]:
+    _, _, h, w = clip.shape
+    if h % scale or w % scale:
+        raise ValueError(f"clip size {w}x{h} is not divisible by the scale {scale}")
+    return h // scale, w // scale
+
+
+def _to_lr(clip: torch.Tensor, lr_hw: tuple[int, int], rng: np.random.Generator) -> torch.Tensor:
+    return resize(clip, *lr_hw, _RESIZE_MODES[rng.integers(len(_RESIZE_MODES))]).clamp(-1, 1)
+
+
+def realistic(
+    clip: torch.Tensor, scale: int, rng: np.random.Generator, s: RealisticSettings | None = None
+) -> torch.Tensor:
+    """The realistic chain: blur -> random resize -> noise -> resize to LR -> compression."""
+    s = s or RealisticSettings()
+    lr_hw = _lr_size(clip, scale)
+    out = _to_lr(_stage(clip, lr_hw, rng, s), lr_hw, rng)
     compressed = None
     if rng.random() < s.h264_prob:
         compressed = h264(out, int(rng.integers(s.h264_crf[0], s.h264_crf[1] + 1)))
@@ -188,12 +263,34 @@ def realistic(
     return compressed
 
 
+def realistic2(clip: torch.Tensor, scale: int, rng: np.random.Generator) -> torch.Tensor:
+    """Real-ESRGAN's second-order chain: (blur, resize, noise, JPEG), then a milder (blur,
+    resize, noise), the resize to LR and a final compression (video codec or JPEG)."""
+    lr_hw = _lr_size(clip, scale)
+    first = RealisticSettings(resize_range=(1.0, 2.0))  # stage one stays above the LR size
+    out = _stage(clip, lr_hw, rng, first).clamp(-1, 1)
+    out = jpeg(out, int(rng.integers(first.jpeg_quality[0], first.jpeg_quality[1] + 1)))
+    out = _to_lr(_stage(out, lr_hw, rng, SECOND_STAGE), lr_hw, rng)
+    if rng.random() < 0.3:
+        return jpeg(out, int(rng.integers(*SECOND_STAGE.jpeg_quality)))
+    return compress_video(out, rng)
+
+
+def codec(clip: torch.Tensor, scale: int, rng: np.random.Generator) -> torch.Tensor:
+    """A clean downscale with a random kernel, then a video codec at a random quality."""
+    return compress_video(_to_lr(clip, _lr_size(clip, scale), rng), rng)
+
+
 def degrade(clip: torch.Tensor, scale: int, kind: str, rng: np.random.Generator) -> torch.Tensor:
     """The LR clip (3, F, H / scale, W / scale) for an HR clip (3, F, H, W) in [-1, 1]."""
     if kind in ("bilinear", "bicubic"):
         return downscale(clip, scale, kind)
     if kind == "realistic":
         return realistic(clip, scale, rng)
+    if kind == "codec":
+        return codec(clip, scale, rng)
+    if kind == "realistic2":
+        return realistic2(clip, scale, rng)
     raise ValueError(f"unknown degradation {kind!r}; choose from {', '.join(KINDS)}")
 
 

@@ -1,0 +1,81 @@
+"""Move mini weights between model folders and training checkpoints.
+
+    python scripts/mini_weights.py init assets/patchvsr-mini configs/mini-v2.toml \
+        .devcache/mini-v1.safetensors
+    python scripts/mini_weights.py export runs/mini-v2/checkpoint/ema.safetensors \
+        assets/patchvsr-mini runs/mini-v2/step-N
+
+`init` writes a model folder's trainable weights as a checkpoint weights file, for
+`run.init_weights`: a new run then starts from a shipped model (fine-tuning with another
+recipe). The names are those of `patchvsr.train.model.trainable_parameters`; the fixed prompt
+embedding does not train, so it must be the one the config builds (checked here).
+
+`export` writes a checkpoint's weights (its EMA, say) into a copy of a model folder of the
+same architecture: a running training run's checkpoint becomes a pipeline to evaluate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from patchvsr.pipeline import PatchVSRPipeline  # noqa: E402
+from patchvsr.train.config import load_config  # noqa: E402
+from patchvsr.train.model import build_pipeline, trainable_parameters  # noqa: E402
+
+
+def init(model: str, config: str, out: str) -> None:
+    cfg = load_config(config)
+    shipped = PatchVSRPipeline.from_pretrained(model)
+    fresh = build_pipeline(cfg.model, cfg.run.seed)
+    if not torch.equal(shipped.prompt_embeds, fresh.prompt_embeds):
+        raise SystemExit(f"{model} was built with another prompt embedding (seed or size)")
+    wanted = trainable_parameters(fresh, cfg.model.trainable)
+    weights = {n: p.detach().contiguous() for n, p in trainable_parameters(shipped, "all").items()}
+    if set(weights) != set(wanted):
+        raise SystemExit(f"{model} does not hold the model of {config}")
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    save_file(weights, out)
+    print(f"{out}: {len(weights)} tensors from {model}")
+
+
+def export(weights_file: str, model: str, out: str) -> None:
+    pipe = PatchVSRPipeline.from_pretrained(model)
+    params = trainable_parameters(pipe, "all")
+    weights = load_file(weights_file)
+    if set(weights) != set(params):
+        raise SystemExit(f"{weights_file} does not hold the weights of {model}'s model")
+    with torch.no_grad():
+        for name, p in params.items():
+            p.copy_(weights[name])
+    pipe.save_pretrained(out)
+    print(f"{out}: {model} with the weights of {weights_file}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("init", help="model folder -> checkpoint weights file")
+    p.add_argument("model")
+    p.add_argument("config")
+    p.add_argument("out")
+    p = sub.add_parser("export", help="checkpoint weights file -> model folder")
+    p.add_argument("weights")
+    p.add_argument("model", help="a model folder of the same architecture")
+    p.add_argument("out")
+    args = parser.parse_args()
+    if args.command == "init":
+        init(args.model, args.config, args.out)
+    else:
+        export(args.weights, args.model, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -141,7 +141,7 @@ def layout(settings: DemoSettings) -> SimpleNamespace:
             value=0,
             step=1,
             label="Steps",
-            info="0: the model's default",
+            info="0: the model's default; PatchVSR-mini is a one-step model (more steps lose PSNR)",
             scale=2,
             elem_id="steps",
         )

@@ -129,7 +129,9 @@ def evaluate(models, items, condition, settings, seed, reference, ref_frames) ->
     def mean(r):
         return [float(np.mean(v)) for v in zip(*r, strict=True)]
 
-    result = {"means": {k: mean(r) for k, r in rows.items()}, "figure": figure}
+    names = [name for name, _ in items]
+    per_item = {k: dict(zip(names, (v[0] for v in r), strict=True)) for k, r in rows.items()}
+    result = {"means": {k: mean(r) for k, r in rows.items()}, "psnr": per_item, "figure": figure}
     if reference is not None and ref_rows["bicubic"]:
         result["reference"] = {k: mean(r) for k, r in ref_rows.items()}
     return result
@@ -176,6 +178,12 @@ def print_table(title: str, res: dict, ref_frames: int) -> None:
     base = res["means"]["bicubic"][0]
     for key, (p, s, tc) in res["means"].items():
         print(f"  {key:>28}  {p:6.2f}  {p - base:+6.2f}  {s:6.4f}  {tc:5.2f}")
+    if len(res["psnr"]["bicubic"]) <= 6:  # the video set: each clip's gain over bicubic
+        for name, base_item in res["psnr"]["bicubic"].items():
+            gains = ", ".join(
+                f"{k} {v[name] - base_item:+.2f}" for k, v in res["psnr"].items() if k != "bicubic"
+            )
+            print(f"  {name:>28}  bicubic {base_item:.2f} dB; {gains}")
     if "reference" in res:
         rb, rr = res["reference"]["bicubic"], res["reference"]["Real-ESRGAN"]
         label = f"Real-ESRGAN ({ref_frames} frames)"

@@ -80,3 +80,19 @@ def test_the_default_scheme_is_shifted_from_two_steps_and_the_paper_grid_at_one(
     # Strength counts the steps that run: 4 steps at strength 0.25 run one.
     low = pipe(clip, num_inference_steps=4, strength=0.25, generator=torch.Generator(), **kwargs)
     assert low.plan.scheme == "paper"
+
+
+def test_memory_check_sizes_a_shifted_grid_by_its_largest_step(pipe):
+    """A shifted step can hold patches larger than step 0's: the activation estimate (and so
+    the out-of-memory check and the batch size) follows the largest patch of any step."""
+    from patchvsr.grid import step_plans
+    from patchvsr.memory import patch_activation_bytes
+
+    shifted = pipe.plan_for((216, 384), 32, "shifted")
+    area = [max(p.height * p.width for p in s.patches) for s in step_plans(shifted, 8)]
+    assert max(area) > area[0]  # the case the check must not miss
+    largest = max(
+        (p for s in step_plans(shifted, 8) for p in s.patches), key=lambda p: p.height * p.width
+    )
+    one_patch = plan_patches(largest.height, largest.width, largest.height, "tiles", align=16)
+    assert patch_activation_bytes(pipe, shifted, 4) == patch_activation_bytes(pipe, one_patch, 4)

@@ -199,6 +199,14 @@ def gather(obj: object, group: Group, what: str) -> list | None:
     return out
 
 
+def leave_together(group: Group) -> None:
+    """Leave the process group with the others, once the main process's whole job is done:
+    gloo aborts a process that tears its group down while a peer still holds its end open."""
+    with collective("the end of the job"):
+        dist.barrier(group=group.control)
+    finish(group)
+
+
 def finish(group: Group | None) -> None:
     """Leave the process group (at the end of a job, or after an error)."""
     global _group

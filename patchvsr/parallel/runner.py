@@ -12,7 +12,8 @@ group:
   the main process saves the result;
 - window-parallel (`"windows"`): up to N windows, one per process, each run alone; the
   results are gathered on the main process, which saves them in order;
-- `"done"`: the upscale phase is over, the others leave (assembly is the main's alone);
+- `"done"`: the upscale phase is over (assembly is the main's alone); the others wait for
+  the main process to end its job, and all leave the group together;
 - `"stop"`: the main process failed before any shared work; the others stop with its line.
 
 Window k is upscaled with seed `seed + k` wherever it runs, so window-parallel output is
@@ -39,6 +40,7 @@ from patchvsr.parallel.group import (
     broadcast,
     finish,
     gather,
+    leave_together,
     local,
     scatter,
     stopping,
@@ -159,7 +161,7 @@ def follow(group: Group, load: Callable[[dict], Upscaler]) -> int:
             if kind == "load":
                 upscaler = load(payload)
             elif kind == "done":
-                finish(group)
+                leave_together(group)
                 return 0
             elif kind == "stop":
                 raise PatchVSRError(payload)
@@ -188,7 +190,7 @@ def leading(group: Group | None) -> Iterator[None]:
         return
     try:
         yield
-        finish(group)
+        leave_together(group)
     except BaseException as err:
         stopping()
         if not group.started and not isinstance(err, PeerLost):

@@ -25,14 +25,22 @@ def adain(content: torch.Tensor, style: torch.Tensor, eps: float = 1e-5) -> torc
     return (content - c_mean) / c_std * s_std + s_mean
 
 
+def _blur_axis(frames: torch.Tensor, radius: int, dim: int) -> torch.Tensor:
+    """[1, 2, 1] / 4 along `dim` (-2 or -1) with taps `radius` apart, edges replicated."""
+    pad = (0, 0, radius, radius) if dim == -2 else (radius, radius, 0, 0)
+    padded = F.pad(frames, pad, mode="replicate")
+    size = frames.shape[dim]
+    before = padded.narrow(dim, 0, size)
+    centre = padded.narrow(dim, radius, size)
+    after = padded.narrow(dim, 2 * radius, size)
+    return (before + after).add_(centre, alpha=2.0).mul_(0.25)
+
+
 def _blur(frames: torch.Tensor, radius: int) -> torch.Tensor:
-    """3x3 binomial blur with dilation `radius` (the a trous wavelet's low pass), (N, C, H, W)."""
-    kernel = (
-        torch.tensor([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]], dtype=frames.dtype) / 16
-    )
-    kernel = kernel.to(frames.device).expand(frames.shape[1], 1, 3, 3)
-    padded = F.pad(frames, (radius,) * 4, mode="replicate")
-    return F.conv2d(padded, kernel, groups=frames.shape[1], dilation=radius)
+    """3x3 binomial blur with dilation `radius` (the a trous wavelet's low pass), (N, C, H, W).
+    The kernel is separable, so it runs as two 1-D passes (a third of the work of a depthwise
+    3x3 convolution, and replicated edges give the same result either way)."""
+    return _blur_axis(_blur_axis(frames, radius, -2), radius, -1)
 
 
 def _low_frequency(frames: torch.Tensor, levels: int) -> torch.Tensor:
@@ -43,9 +51,12 @@ def _low_frequency(frames: torch.Tensor, levels: int) -> torch.Tensor:
 
 
 def wavelet(content: torch.Tensor, style: torch.Tensor, levels: int = 5) -> torch.Tensor:
-    """`content`'s high frequencies + `style`'s low frequencies. (B, C, F, H, W)."""
+    """`content`'s high frequencies + `style`'s low frequencies. (B, C, F, H, W).
+
+    The low pass is linear (replicated edges included), so content - low(content) +
+    low(style) is content - low(content - style): one low pass instead of two."""
     content_f, style_f = fold_frames(content), fold_frames(style)
-    out = content_f - _low_frequency(content_f, levels) + _low_frequency(style_f, levels)
+    out = content_f - _low_frequency(content_f - style_f, levels)
     return unfold_frames(out, content.shape[0])
 
 

@@ -15,7 +15,9 @@ hub's Wan2.1 layout (`patchvsr.loading`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +92,7 @@ class PatchVSRPipeline(DiffusionPipeline):
             default_strength=default_strength,
         )
         self._model: PatchVSRTransformer | None = None
+        self.bf16_matmuls = False  # see `enable_bf16_matmuls`
 
     # -- set-up -----------------------------------------------------------------------------
 
@@ -105,6 +108,26 @@ class PatchVSRPipeline(DiffusionPipeline):
     def save_pretrained(self, save_directory: str | Path, **kwargs) -> None:
         kwargs.setdefault("safe_serialization", True)
         super().save_pretrained(save_directory, **kwargs)
+
+    def enable_bf16_matmuls(self, enabled: bool = True) -> None:
+        """Run the transformer and the adapter under bf16 autocast: their matrix products and
+        attention in bf16, while the latent canvas, the fusion and the scheduler stay in the
+        pipeline's dtype. On a CPU with native bf16 (AVX512-BF16, AMX) this makes an fp32
+        model's linear layers about 2.8x faster; on PatchVSR-mini it moves the held-out
+        Y-PSNR by less than 0.01 dB (README, Performance)."""
+        self.bf16_matmuls = enabled
+
+    @contextlib.contextmanager
+    def model_precision(self) -> Iterator[None]:
+        """The autocast context the model runs in (off unless `enable_bf16_matmuls`)."""
+        if not self.bf16_matmuls:
+            yield
+            return
+        with torch.autocast(self.device.type, torch.bfloat16), warnings.catch_warnings():
+            # The q/k RMS norms keep fp32 weights for bf16 inputs; torch says it once, as a
+            # warning a user of the command line has no use for.
+            warnings.filterwarnings("ignore", "Mismatch dtype between input and weight")
+            yield
 
     @property
     def prompt_embeds(self) -> torch.Tensor | None:
@@ -268,24 +291,26 @@ class PatchVSRPipeline(DiffusionPipeline):
         latents (and leaves `window` as it was)."""
         dtype = window.latents.dtype
         t_batch = t.reshape(1).to(dtype)
-        context = None
-        if window.glob is not None:
-            text = self.prompt_embeds.to(window.latents.device, dtype)
-            context = self.model.encode_global(window.glob, t_batch, text)
-
-        def predict(x: torch.Tensor, c: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
-            return self.predict_patches(x, c, t_batch.expand(len(x)), boxes, context, window.scale)
-
         plan_latent, weights = window.layout(t)
-        pred = fusion.fuse_patches(
-            predict,
-            window.latents,
-            window.cond,
-            plan_latent,
-            weights,
-            self.step_patches(plan_latent),
-            window.batch_size,
-        )
+        with self.model_precision():
+            context = None
+            if window.glob is not None:
+                text = self.prompt_embeds.to(window.latents.device, dtype)
+                context = self.model.encode_global(window.glob, t_batch, text)
+
+            def predict(x: torch.Tensor, c: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+                t_patches = t_batch.expand(len(x))
+                return self.predict_patches(x, c, t_patches, boxes, context, window.scale)
+
+            pred = fusion.fuse_patches(
+                predict,
+                window.latents,
+                window.cond,
+                plan_latent,
+                weights,
+                self.step_patches(plan_latent),
+                window.batch_size,
+            )
         pred = parallel.fuse(pred)  # the other processes' shares added in
         return self.scheduler.step(pred, t, window.latents, return_dict=False)[0]
 

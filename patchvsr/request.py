@@ -101,7 +101,7 @@ class Request:
     in_hw: tuple[int, int]
     out_hw: tuple[int, int]
     patch_size: int | None = None
-    scheme: str = "paper"
+    scheme: str | None = "paper"  # None: the model's own (`grid.default_scheme`)
     overlap: float | None = None
     steps: int | None = None
     strength: float | None = None
@@ -113,15 +113,16 @@ class Request:
         scale: float | None = None,
         size: tuple[int, int] | None = None,
         patch_size: int | None = None,
-        scheme: str = "paper",
+        scheme: str | None = "paper",
         overlap: float | None = None,
         steps: int | None = None,
         strength: float | None = None,
     ) -> Request:
         """Check every setting once; an explicit `size` wins over `scale`; 0 or None for
-        `patch_size`, `steps` and `strength` mean the model's default."""
+        `patch_size`, `steps` and `strength`, and None for `scheme`, mean the model's
+        default."""
         out_hw = output_size(in_hw, scale, size)
-        if scheme not in SCHEMES:
+        if scheme is not None and scheme not in SCHEMES:
             raise RequestError(
                 "scheme", f"{{}} must be one of {', '.join(SCHEMES)}, got {scheme!r}"
             )

@@ -23,6 +23,7 @@ BUILTIN = ("tiny", "mini", "wan2.1-1.3b")
 __all__ = [
     "ASSETS",
     "BUILTIN",
+    "cpu_has_native_bf16",
     "MINI_DIR",
     "download",
     "download_wan",
@@ -44,6 +45,14 @@ def resolve_device(device: str = "auto") -> torch.device:
 def default_dtype(device: torch.device) -> torch.dtype:
     """fp32 on CPU (bf16 matmuls are slow there), bf16 on CUDA."""
     return torch.bfloat16 if device.type == "cuda" else torch.float32
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX), where oneDNN's bf16
+    matrix products beat fp32 ones; elsewhere they are emulated and slower."""
+    return bool(
+        torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    )
 
 
 def download(repo_id: str, patterns: list[str]) -> Path:
@@ -88,8 +97,11 @@ def load_pipeline(
     if model == "mini":
         if not (MINI_DIR / "model_index.json").exists():
             raise PatchVSRError(f"the mini model is not installed ({MINI_DIR} is missing)")
-        # mini is small: fp32 on every device
-        return PatchVSRPipeline.from_pretrained(MINI_DIR, adapter, dtype=torch.float32).to(dev)
+        # mini is small: fp32 on every device; on a CPU with native bf16, its matrix products
+        # run in bf16 (1.6x faster, held-out Y-PSNR within 0.001 dB: README, Performance)
+        pipe = PatchVSRPipeline.from_pretrained(MINI_DIR, adapter, dtype=torch.float32).to(dev)
+        pipe.enable_bf16_matmuls(dev.type == "cpu" and cpu_has_native_bf16())
+        return pipe
     if model == "wan2.1-1.3b":
         source = download_wan()
     elif Path(model).exists() or model.count("/") == 1:

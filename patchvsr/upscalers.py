@@ -111,8 +111,8 @@ class LanczosUpscaler(_Baseline):
 
 
 class PatchVSRUpscaler(Upscaler):
-    """A loaded pipeline behind the `Upscaler` interface. None for `steps`, `strength` and
-    `patch_size` means the model's own."""
+    """A loaded pipeline behind the `Upscaler` interface. None for `steps`, `strength`,
+    `patch_size` and `scheme` means the model's own."""
 
     def __init__(
         self,
@@ -123,9 +123,11 @@ class PatchVSRUpscaler(Upscaler):
         patch_size: int | None = None,
         colour: bool = True,
         batch_size: int | None = None,
+        scheme: str | None = None,
     ) -> None:
         self.pipe, self.name = pipe, name
         self.steps, self.strength, self.patch_size = steps, strength, patch_size
+        self.scheme = scheme
         self.colour = "wavelet" if colour else "none"
         self.batch_size = batch_size
         self.window = pipe.config.window
@@ -142,6 +144,7 @@ class PatchVSRUpscaler(Upscaler):
             num_inference_steps=self.steps,
             strength=self.strength,
             patch_size=self.patch_size,
+            scheme=self.scheme,
             generator=torch.Generator().manual_seed(seed),
             colour_correction=self.colour,
             batch_size=self.batch_size,
@@ -159,6 +162,7 @@ def get_upscaler(
     colour: bool = True,
     batch_size: int | None = None,
     adapter: str | None = None,
+    scheme: str | None = None,
 ) -> Upscaler:
     """The upscaler called `name`: a baseline, or a model loaded by `patchvsr.runtime`.
 
@@ -171,7 +175,7 @@ def get_upscaler(
     pipe = load_pipeline(name, device=device, adapter=adapter)
     if patch_size is not None:
         pipe.plan_for((patch_size, patch_size), patch_size)  # the model's alignment rule
-    return PatchVSRUpscaler(pipe, name, steps, strength, patch_size, colour, batch_size)
+    return PatchVSRUpscaler(pipe, name, steps, strength, patch_size, colour, batch_size, scheme)
 
 
 __all__ = [

@@ -89,6 +89,25 @@ def test_image_and_frame_folder_inputs(tmp_path):
     assert Image.open(tmp_path / "big.png").size == (64, 48)
 
 
+def test_scheme_reaches_the_model_and_a_bad_one_is_one_line(make_clip, tmp_path, capsys):
+    clip = make_clip(frames=3, size=(40, 24), audio=False)
+    frames = {}
+    for scheme in ("paper", "tiles"):
+        out = tmp_path / scheme
+        args = ["upscale", clip, "-o", out, "--frames", "--model", "tiny", "--scale", "2"]
+        assert main([*map(str, args), "--scheme", scheme, "--steps", "1", "-q"]) == 0
+        frames[scheme] = np.stack([np.asarray(Image.open(f)) for f in sorted(out.iterdir())])
+        assert frames[scheme].shape == (3, 48, 80, 3)
+    # 80x48 in 32 px patches: the paper's seam patches change the result that tiles give.
+    assert not np.array_equal(frames["paper"], frames["tiles"])
+    capsys.readouterr()
+    bad = tmp_path / "bad.mp4"
+    assert main(["upscale", str(clip), "-o", str(bad), "--model", "tiny", "--scheme", "x"]) == 2
+    line = _only_line(capsys.readouterr().err)
+    assert line == "error: --scheme must be one of paper, sliding, tiles, shifted, got 'x'"
+    assert not bad.exists() and not work_dir_for(bad).exists()
+
+
 def test_eval_reports_per_frame_and_mean_metrics(make_clip, tmp_path, capsys):
     clip = make_clip(frames=4, size=(64, 48), audio=False)
     out = tmp_path / "out.mp4"

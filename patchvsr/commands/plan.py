@@ -21,6 +21,20 @@ from patchvsr.request import DEFAULT_OVERLAP, DEFAULT_SCALE, Request, parse_size
 PLAN_MODEL = "wan2.1-1.3b"
 
 
+def add_scheme_option(parser: argparse.ArgumentParser, default: str | None) -> None:
+    """--scheme, as `plan`, `viz` and `upscale` take it (checked by `Request.make`); a default
+    of None stands for the model's own (`grid.default_scheme` of the steps that run)."""
+    default_text = default or "the model's: shifted from 2 steps on, paper at 1"
+    parser.add_argument(
+        "--scheme",
+        default=default,
+        metavar="{" + ",".join(SCHEMES) + "}",
+        help="paper: base + auxiliary seam patches; sliding: overlapping windows; "
+        "tiles: base patches only; shifted: base patches only, seams moved every step "
+        f"(default {default_text})",
+    )
+
+
 def add_plan_options(parser: argparse.ArgumentParser) -> None:
     """--scale/--size, --patch, --scheme, --overlap, --model: shared by `plan` and `viz`."""
     size = parser.add_mutually_exclusive_group()
@@ -35,14 +49,7 @@ def add_plan_options(parser: argparse.ArgumentParser) -> None:
         help="patch size in output pixels, a multiple of the model's 16 (default: the model's "
         "own, 512 for the 1.3B); refused if bigger than the output on both sides",
     )
-    parser.add_argument(
-        "--scheme",
-        choices=SCHEMES,
-        default="paper",
-        help="paper: base + auxiliary seam patches; sliding: overlapping windows; "
-        "tiles: base patches only; shifted: base patches only, seams moved every step "
-        "(default paper)",
-    )
+    add_scheme_option(parser, "paper")
     parser.add_argument(
         "--overlap",
         type=float,

@@ -1,7 +1,8 @@
 """`python -m patchvsr upscale IN -o OUT`: upscale a video, a folder of frames or an image.
 
     python -m patchvsr upscale IN -o OUT [--scale K | --size WxH] [--model NAME]
-        [--steps N] [--strength S] [--patch P] [--seed S] [--device auto|cpu|cuda]
+        [--steps N] [--strength S] [--patch P] [--scheme paper|sliding|tiles|shifted]
+        [--seed S] [--device auto|cpu|cuda]
         [--batch-size B] [--no-colour-fix] [--compare CMP.mp4] [--resume]
         [--crf 18] [--codec libx264] [--frames] [--max-output-pixels N]
         [--parallel auto|patches|windows]
@@ -19,6 +20,7 @@ import argparse
 import sys
 
 from patchvsr import parallel, training_free
+from patchvsr.commands.plan import add_scheme_option
 from patchvsr.errors import PatchVSRError
 from patchvsr.io.comparison import MODES
 from patchvsr.io.probe import probe
@@ -61,6 +63,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=None,
         help="patch size in output pixels (default: the model's own base size, 512 for wan2.1-1.3b)",
     )
+    add_scheme_option(p, None)
     p.add_argument("--seed", type=int, default=0, help="random seed (window k uses seed + k)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--batch-size", type=int, help="patches per model call")
@@ -152,6 +155,7 @@ def _run(args: argparse.Namespace, group: parallel.Group | None) -> int:
         scale=args.scale,
         size=parse_size(args.size) if args.size else None,
         patch_size=args.patch,
+        scheme=args.scheme,
         steps=args.steps,
         strength=args.strength,
     )
@@ -160,6 +164,7 @@ def _run(args: argparse.Namespace, group: parallel.Group | None) -> int:
         "steps": request.steps,
         "strength": request.strength,
         "patch_size": request.patch_size,
+        "scheme": request.scheme,
         "colour": args.colour,
         "adapter": args.adapter,
     }

@@ -129,5 +129,6 @@ class PatchVSRTransformer(nn.Module):
         if adapter is not None and adapter.config.get("prediction_type", "velocity") == "sample":
             # The network predicts x0; callers get the velocity (x_s - x0) / s, s = t / 1000.
             sigma = (timestep.float() / 1000.0).clamp(min=1e-3).view(-1, 1, 1, 1, 1)
-            out = ((latents.float() - out.float()) / sigma).to(out.dtype)
-        return out
+            out = (latents.float() - out.float()) / sigma
+        # Under bf16 autocast the blocks run in bf16; the caller's canvas keeps its own dtype.
+        return out.to(latents.dtype)

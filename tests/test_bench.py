@@ -130,3 +130,26 @@ def test_gpu_script_dry_run_on_the_cpu(tmp_path):
     assert report["pipeline_1080p"]["parts"]["codec decode"] > 0
     assert report["extrapolated_4k_upscale"]["seconds"] > 0
     assert (tmp_path / "bench_gpu.log").read_text().strip()
+
+
+@pytest.mark.slow
+def test_cpu_speed_times_before_now_and_bicubic_and_compares_the_outputs():
+    from patchvsr.bench.cpu_speed import format_cpu_speed, measure_cpu_speed
+
+    # This checkout as its own "before": the same code, so the outputs must be identical.
+    result = measure_cpu_speed("tiny", (64, 36), 0.25, repeats=1, before=REPO, log=lambda _: 0)
+    assert "error" not in result, result
+    assert set(result["seconds"]) == {"before", "after", "bicubic"}
+    assert result["max_difference"] == 0 and result["psnr_after_vs_before"] == float("inf")
+    ratio = result["seconds"]["after"] / result["seconds"]["bicubic"]
+    assert result["after_over_bicubic"] == pytest.approx(ratio)
+    text = format_cpu_speed(result)
+    assert "tiny, before" in text and "bicubic" in text and "largest difference 0" in text
+
+
+def test_cpu_speed_refuses_a_before_folder_that_is_not_a_checkout(tmp_path, capsys):
+    args = ["bench", "--only", "cpu-speed", "--model", "tiny", "--before", str(tmp_path)]
+    assert main(args) == 2
+    assert (
+        capsys.readouterr().err.strip().endswith("is not a checkout of this project (no patchvsr/)")
+    )

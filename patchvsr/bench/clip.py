@@ -10,6 +10,7 @@ include starting Python and loading the model, as the user's wait does.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -43,11 +44,15 @@ def time_cli(
     timeout: float,
     launcher: list[str] | None = None,
     env_changes: dict | None = None,
+    package_root: Path | None = None,
 ) -> dict:
     """Seconds of one `python -m patchvsr ...` in a fresh process, or {"error": ...}.
     `launcher` replaces `python` (e.g. `python -m torch.distributed.run ...`); `env_changes`
-    sets variables (a value of None removes one)."""
+    sets variables (a value of None removes one); `package_root` runs the `patchvsr` of
+    another checkout (an earlier version, for a before/after figure)."""
     env = child_env()
+    if package_root is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(package_root), env["PYTHONPATH"]])
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
     for key, value in (env_changes or {}).items():
@@ -58,7 +63,10 @@ def time_cli(
     cmd = [*(launcher or [sys.executable]), "-m", "patchvsr", *args, "--quiet"]
     start = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+        # `python -m` puts the working folder first on the path: run in the checkout timed.
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=package_root
+        )
     except subprocess.TimeoutExpired:
         return {"error": f"took longer than {timeout:.0f} s"}
     seconds = time.perf_counter() - start

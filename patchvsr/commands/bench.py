@@ -1,7 +1,7 @@
 """`python -m patchvsr bench`: patch-wise against full-frame inference, side by side.
 
     python -m patchvsr bench [--quick] [--json] [--model mini|tiny|DIR] [--threads N]
-                             [--only seams|cpu-speed]
+                             [--only seams|cpu-speed] [--before DIR]
 
 One run measures, on the same model: wall time and peak memory of patch-wise and full-frame
 upscaling as the output grows (each configuration in its own process), the real 1.3B model's
@@ -37,6 +37,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, help="torch threads per run (default: all cores)")
     parser.add_argument("--no-cuda", action="store_true", help="skip the CUDA measurement")
     parser.add_argument(
+        "--before",
+        metavar="DIR",
+        help="cpu-speed: a checkout of the earlier code, timed beside this one "
+        "(e.g. `git worktree add DIR COMMIT`)",
+    )
+    parser.add_argument(
         "--only",
         choices=sorted(PARTS),
         help="run one comparison alone: seams (tiles, paper and shifted grids at 4 steps, "
@@ -56,7 +62,7 @@ def _seams(args: argparse.Namespace, log) -> tuple[dict, str]:
 def _cpu_speed(args: argparse.Namespace, log) -> tuple[dict, str]:
     from patchvsr.bench.cpu_speed import format_cpu_speed, measure_cpu_speed
 
-    result = measure_cpu_speed(model=args.model or "mini", log=log)
+    result = measure_cpu_speed(model=args.model or "mini", before=args.before, log=log)
     return result, format_cpu_speed(result)
 
 

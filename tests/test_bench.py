@@ -141,6 +141,7 @@ def test_cpu_speed_times_before_now_and_bicubic_and_compares_the_outputs():
     assert "error" not in result, result
     assert set(result["seconds"]) == {"before", "after", "bicubic"}
     assert result["max_difference"] == 0 and result["psnr_after_vs_before"] == float("inf")
+    assert result["compared_frames"] == 4 and result["video_psnr_after_vs_before"] == float("inf")
     ratio = result["seconds"]["after"] / result["seconds"]["bicubic"]
     assert result["after_over_bicubic"] == pytest.approx(ratio)
     text = format_cpu_speed(result)

@@ -2,6 +2,8 @@
 separable low pass is the 3x3 a trous wavelet's, and bf16 matrix products leave the canvas,
 the fusion and the output dtype as they were, within a stated distance of fp32."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -68,3 +70,38 @@ def test_bf16_matmuls_keep_the_output_within_45_db_of_fp32():
     assert latent.frames.dtype == torch.float32  # the canvas stays in the pipeline's dtype
     assert not np.array_equal(out.frames, fp32)  # the products did run in bf16
     assert psnr_y(out.frames, fp32) > 45.0
+
+
+@pytest.fixture
+def torch_threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_upscale_takes_one_thread_per_core_that_other_work_leaves(monkeypatch, torch_threads):
+    from patchvsr import runtime
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    for busy, threads in ((0, 4), (1, 3), (3, 1), (9, 1)):
+        monkeypatch.setattr(runtime, "busy_cores", lambda busy=busy: busy)
+        assert runtime.use_free_cores() == threads == torch.get_num_threads()
+
+
+def test_busy_cores_counts_the_other_running_tasks(tmp_path):
+    from patchvsr.runtime import busy_cores
+
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  1 2 3\nprocs_running 4\nprocs_blocked 0\n")
+    assert busy_cores(samples=3, interval=0.0, stat=str(stat)) == 3  # this process not counted
+    assert busy_cores(samples=1, interval=0.0, stat=str(tmp_path / "missing")) == 0
+
+
+def test_a_thread_count_the_user_set_is_kept(monkeypatch, torch_threads):
+    from patchvsr import runtime
+
+    torch.set_num_threads(1)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setattr(runtime, "busy_cores", lambda: 0)
+    assert runtime.use_free_cores() == 1 == torch.get_num_threads()

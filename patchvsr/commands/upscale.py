@@ -28,7 +28,7 @@ from patchvsr.io.writer import DEFAULT_CODEC, DEFAULT_CRF
 from patchvsr.jobs import DEFAULT_MAX_OUTPUT_PIXELS, UpscaleJob, run_job, validate_job
 from patchvsr.parallel.runner import announce, follow, leading
 from patchvsr.request import DEFAULT_SCALE, Request, parse_size
-from patchvsr.upscalers import get_upscaler
+from patchvsr.upscalers import BASELINES, get_upscaler
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -189,6 +189,10 @@ def _run(args: argparse.Namespace, group: parallel.Group | None) -> int:
     )
     validate_job(job, info)  # before loading a model, which can take a while
     announce(group, options)  # the other processes load the same model with the same options
+    if args.model.strip().lower() not in BASELINES:
+        from patchvsr.runtime import use_free_cores  # loads diffusers: models only
+
+        use_free_cores()  # before the model's first op: torch's thread pool is sized once
     upscaler = _load(args, options)
     if notice := training_free.notice(upscaler):
         print(f"note: {notice}", file=sys.stderr)

@@ -38,8 +38,9 @@ def _blur_axis(frames: torch.Tensor, radius: int, dim: int) -> torch.Tensor:
 
 def _blur(frames: torch.Tensor, radius: int) -> torch.Tensor:
     """3x3 binomial blur with dilation `radius` (the a trous wavelet's low pass), (N, C, H, W).
-    The kernel is separable, so it runs as two 1-D passes (a third of the work of a depthwise
-    3x3 convolution, and replicated edges give the same result either way)."""
+    The kernel is separable, so it runs as two 1-D passes of slices (6 multiply-adds a pixel
+    instead of 9, and no dilated depthwise convolution, which is slow on a CPU); replicated
+    edges give the same result either way."""
     return _blur_axis(_blur_axis(frames, radius, -2), radius, -1)
 
 

@@ -75,8 +75,8 @@ def busy_cores(samples: int = 9, interval: float = 0.01, stat: str = "/proc/stat
 
 def use_free_cores() -> int:
     """Give torch one thread per core that other work leaves free (at least one), unless the
-    user set OMP_NUM_THREADS. On 2 cores with other work running, one thread upscaled a mini
-    clip 1.17x faster than two (README, Performance): two threads meet at a barrier after
+    user set OMP_NUM_THREADS. On 2 cores with other work running, one thread upscales a mini
+    clip as fast as two or faster (README, Performance): two threads meet at a barrier after
     every op, and each wait for a descheduled one costs a time slice. Returns the count."""
     if "OMP_NUM_THREADS" in os.environ:
         return torch.get_num_threads()
@@ -129,7 +129,7 @@ def load_pipeline(
         if not (MINI_DIR / "model_index.json").exists():
             raise PatchVSRError(f"the mini model is not installed ({MINI_DIR} is missing)")
         # mini is small: fp32 on every device; on a CPU with native bf16, its matrix products
-        # run in bf16 (its denoising 1.7x faster, held-out Y-PSNR within 0.001 dB: README,
+        # run in bf16 (a window 1.2x faster, held-out Y-PSNR within 0.001 dB: README,
         # Performance)
         pipe = PatchVSRPipeline.from_pretrained(MINI_DIR, adapter, dtype=torch.float32).to(dev)
         pipe.enable_bf16_matmuls(dev.type == "cpu" and cpu_has_native_bf16())

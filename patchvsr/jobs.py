@@ -200,15 +200,15 @@ def validate_job(job: UpscaleJob, info: VideoInfo | None = None) -> VideoInfo:
         )
     check_output_path(job.output, [job.input])
     if kind == "video":
-        check_codec(job.codec, job.output)
+        check_codec(job.codec, job.output, (out_w, out_h))
     if kind == "frames" and job.output.exists():
         if not job.output.is_dir() or any(job.output.iterdir()):
             raise PatchVSRError(f"output folder {job.output} exists and is not empty")
     if job.compare is not None:
         check_output_path(job.compare, [job.input, job.output])
-        if output_kind(job.compare) == "video":
-            check_codec(job.codec, job.compare)
         cmp_w, cmp_h = comparison_size(job.compare_mode, out_w, out_h)
+        if output_kind(job.compare) == "video":
+            check_codec(job.codec, job.compare, (cmp_w, cmp_h))
         if cmp_w * cmp_h > job.max_output_pixels:
             raise PatchVSRError(
                 f"comparison {cmp_w}x{cmp_h} exceeds the limit of {job.max_output_pixels:,} "

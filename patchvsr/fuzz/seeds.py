@@ -21,7 +21,8 @@ from PIL import Image
 
 from patchvsr.io.writer import _repeatable_heap
 
-# 64x48: x265 corrupts its heap on smaller frames (48x32 aborted the process).
+# 64x48: x265 corrupts its heap on frames 48 wide or narrower (see MIN_FRAME_SIZE in
+# patchvsr/io/output.py).
 WIDTH, HEIGHT, FRAMES, RATE = 64, 48, 5, 25
 # No random ids (Matroska's segment and track UIDs) or version strings: the same bytes each time.
 BITEXACT = {"fflags": "+bitexact"}

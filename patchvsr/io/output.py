@@ -67,10 +67,34 @@ def video_encoder(codec: str) -> av.codec.Codec:
     return encoder
 
 
-def check_codec(codec: str, output: str | Path) -> None:
-    """Refuse, before any work, a video codec that does not exist or that the output's
-    container cannot hold (e.g. H.264 in WebM)."""
+# The smallest frame (width, height) that encoders known to crash on small frames take.
+# Measured with PyAV 18.1's own libraries under glibc's heap checking (MALLOC_CHECK_=3), three
+# frames per size: x265 writes past its buffers on frames 48 pixels wide or narrower (glibc
+# then aborts the whole process: "corrupted size vs. prev_size", "free(): invalid pointer"),
+# and refuses heights under 16 itself; SVT-AV1 dies of a segmentation fault under 25 pixels
+# wide (the minimum here keeps a margin) and refuses heights under 4.
+MIN_FRAME_SIZE = {"libx265": (50, 16), "libsvtav1": (32, 4)}
+
+
+def check_frame_size(codec: str, width: int, height: int) -> None:
+    """Refuse a frame size that the encoder `codec` cannot take without crashing the process
+    (see `MIN_FRAME_SIZE`)."""
+    name = video_encoder(codec).name
+    min_w, min_h = MIN_FRAME_SIZE.get(name, (1, 1))
+    if width < min_w or height < min_h:
+        raise PatchVSRError(
+            f"{name} cannot encode {width}x{height} frames (it needs at least {min_w}x{min_h}): "
+            "choose a larger output or another codec (the default libx264 takes any size)"
+        )
+
+
+def check_codec(codec: str, output: str | Path, size: tuple[int, int] | None = None) -> None:
+    """Refuse, before any work, a video codec that does not exist, that the output's
+    container cannot hold (e.g. H.264 in WebM) or, given the frame `size` (width, height),
+    that cannot encode frames that small."""
     encoder = video_encoder(codec)
+    if size is not None:
+        check_frame_size(encoder.name, *size)
     muxer = _MUXERS.get(Path(output).suffix.lower())
     if muxer is None:
         return

@@ -22,13 +22,15 @@ from PIL import Image
 
 from patchvsr.errors import PatchVSRError
 from patchvsr.io.audio import mux_with_audio
-from patchvsr.io.output import output_kind, temp_path_for, video_encoder
+from patchvsr.io.output import check_frame_size, output_kind, temp_path_for, video_encoder
 from patchvsr.io.probe import VideoInfo, one_line, probe
 
 DEFAULT_CODEC = "libx264"
 DEFAULT_CRF = 18  # visually lossless for H.264 at a sane size; lower is better and bigger
 # Output pixel formats tried in order when the codec cannot take 4:2:0 at this size.
 _FALLBACK_PIX_FMTS = ("yuv444p", "gbrp", "bgr0", "rgb24")
+# Encoders that take YUV only in the full (JPEG) range: limited-range frames make them fail.
+_FULL_RANGE_ONLY = ("mjpeg", "ljpeg")
 
 
 def _pick_pix_fmt(codec: av.codec.Codec, width: int, height: int) -> tuple[str, str]:
@@ -169,6 +171,7 @@ class VideoWriter(_Writer):
             raise PatchVSRError(
                 f"the {self.path.suffix or 'output'} container cannot hold {encoder.name} video"
             )
+        check_frame_size(encoder.name, self.width, self.height)
         self.pix_fmt, note = _pick_pix_fmt(encoder, self.width, self.height)
         if note:
             self.notes.append(note)
@@ -187,7 +190,8 @@ class VideoWriter(_Writer):
             stream.codec_context.colorspace = 1
             stream.codec_context.color_primaries = 1
             stream.codec_context.color_trc = 1
-            stream.codec_context.color_range = 1
+            self.color_range = 2 if encoder.name in _FULL_RANGE_ONLY else 1
+            stream.codec_context.color_range = self.color_range
         self.stream = stream
 
     def write(self, rgb: np.ndarray, pts: int | None = None) -> None:
@@ -206,15 +210,31 @@ class VideoWriter(_Writer):
         self._last_pts = pts
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         if self.pix_fmt.startswith("yuv"):
-            frame = frame.reformat(format=self.pix_fmt, dst_colorspace="itu709", dst_color_range=1)
+            frame = frame.reformat(
+                format=self.pix_fmt, dst_colorspace="itu709", dst_color_range=self.color_range
+            )
         else:
             frame = frame.reformat(format=self.pix_fmt)
         frame.pts = pts
         frame.time_base = self.time_base
-        for packet in self.stream.encode(frame):
-            self.container.mux(packet)
+        self._encode(frame)
         self.frames_written += 1
         self._check_size(self.video_tmp)
+
+    def _encode(self, frame: av.VideoFrame | None) -> None:
+        """Encode `frame` (None: flush) and mux its packets. The encoder opens on the first
+        frame: a size or option it refuses is an error of the request, said on one line. A
+        system error (a full disk) stays an OSError: the job keeps its work for a resume."""
+        try:
+            for packet in self.stream.encode(frame):
+                self.container.mux(packet)
+        except OSError:
+            raise
+        except (av.FFmpegError, ValueError) as err:
+            raise PatchVSRError(
+                f"cannot encode {self.width}x{self.height} video with "
+                f"{self.stream.codec_context.name}: {one_line(err)}"
+            ) from None
 
     def _check_size(self, path: Path) -> None:
         if self.max_bytes is not None and path.exists():
@@ -228,8 +248,7 @@ class VideoWriter(_Writer):
         try:
             if self.frames_written == 0:
                 raise PatchVSRError(f"no frames to write to {self.path}")
-            for packet in self.stream.encode(None):
-                self.container.mux(packet)
+            self._encode(None)
             self.container.close()
             if self.audio_source is not None:
                 note = mux_with_audio(self.video_tmp, self.audio_source, self.tmp)

@@ -1,14 +1,15 @@
 """The reading path under fuzzed input: every file ends in valid frames or a one-line refusal.
 
-Each seed (a valid MP4, MOV, MKV, WebM, MPEG-TS with H.264 or HEVC, raw H.264/HEVC, GIF, PNG,
-JPEG or PNG-in-MOV file built here) is mutated `CASES_PER_SEED` times, reproducibly, and read
+Each seed (a valid MP4, MOV, MKV, WebM, MPEG-TS with H.264 or HEVC, MPEG-PS with H.264, MP4 or
+MKV with an avcC / hvcC header, raw H.264/HEVC, GIF, PNG, JPEG or PNG-in-MOV file built here) is mutated `CASES_PER_SEED` times, reproducibly, and read
 by a worker process exactly as the command line and the app read an input before upscaling:
 probe, validate, decode the first window. A case fails on any other exception, a crash, a case
 over the time limit, or a memory peak over the budget (see `patchvsr/fuzz/runner.py`). The
 files the long runs of `scripts/fuzz.py --long` found are replayed from tests/fuzz_regressions/.
 
-Also here: the MPEG-TS and raw-stream bombs (a sequence header declaring 16000x16000), which
-must be refused before FFmpeg allocates anything for them.
+Also here: the MPEG-TS, program-stream, raw-stream and MP4 / Matroska header bombs (a
+sequence header declaring 16000x16000), which must be refused before FFmpeg allocates anything
+for them.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from patchvsr.fuzz.runner import MEMORY_BUDGET, Worker, run_cases, run_file
 from patchvsr.fuzz.seeds import HEIGHT, WIDTH, build_seeds
 from patchvsr.fuzz.sps import with_frame_size
 from patchvsr.io.probe import probe
+from patchvsr.io.container_guard import header_sizes
 from patchvsr.io.stream_guard import declared_streams
 
 CASES_PER_SEED = 25
@@ -155,6 +157,38 @@ def test_a_stream_bomb_is_refused_before_ffmpeg_allocates(name, tmp_path):
     # declared frame (measured 80 MB for H.264, 200 MB for HEVC).
     options = {"max_pixels": str(64 << 20)}
     assert peak_growth(lambda: av.open(str(path), options=options).close()) > 50e6
+
+
+# Seeds whose H.264 / HEVC parameter sets only FFmpeg's demuxer finds: a program stream, and
+# MP4 / Matroska files that keep them in the codec header (avcC / hvcC). Opening the H.264 ones
+# allocated for the declared frame before FFmpeg's pixel limit refused it: 84 MB for an avcC
+# record in MP4 or Matroska, 2.3 GB for a program stream.
+HEADER_SEEDS = ["ps-h264", "avcc-mp4", "avcc-mkv", "hvcc-mp4", "hvcc-mkv"]
+
+
+@pytest.mark.parametrize("name", HEADER_SEEDS)
+def test_a_header_bomb_in_any_container_is_refused_before_decoding(name, tmp_path):
+    path = bomb(name, tmp_path)
+    assert (BOMB, BOMB) in header_sizes(path)
+    with pytest.raises(PatchVSRError, match=r"declared frame size 16000x16000 exceeds the limit"):
+        probe(path)
+    assert peak_growth(lambda: probe(path)) < 10e6
+    if SEEDS[name].codec == "h264":  # what the guard spares (HEVC's decoder refuses in time)
+        options = {"max_pixels": str(64 << 20)}
+        assert peak_growth(lambda: av.open(str(path), options=options).close()) > 50e6
+
+
+@pytest.mark.parametrize("name", HEADER_SEEDS)
+def test_the_header_guard_reads_the_declared_size_of_valid_files(name, tmp_path):
+    """The sizes the guard reads are the true ones, and a valid file is read whole."""
+    seed = SEEDS[name]
+    path = tmp_path / f"ok{seed.suffix}"
+    path.write_bytes(seed.data)
+    assert set(header_sizes(path)) == {(WIDTH, HEIGHT)}
+    resized = with_frame_size(seed.packets[0], seed.codec, 4096, 2160)
+    path.write_bytes(seed.remux([resized, *seed.packets[1:]]))
+    assert (4096, 2160) in header_sizes(path)  # allowed: 4096x2160 is under the limit
+    assert probe(path, max_pixels=4096 * 2160).num_frames == 5
 
 
 @pytest.mark.parametrize("name", ["h264", "hevc", "ts-h264", "ts-hevc"])

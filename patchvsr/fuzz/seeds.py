@@ -76,14 +76,46 @@ def mux(fmt: str, codec: str, packets: list[bytes], suffix: str) -> bytes:
             stream.width, stream.height = WIDTH, HEIGHT
             stream.pix_fmt = "rgb24" if codec == "png" else "yuv420p"
             stream.time_base = Fraction(1, RATE)
-            for i, data in enumerate(packets):
-                packet = av.Packet(data)
-                packet.stream, packet.pts, packet.dts = stream, i, i
-                packet.time_base = Fraction(1, RATE)
-                packet.is_keyframe = i == 0
-                container.mux(packet)
+            _mux_packets(container, stream, packets)
         with open(path, "rb") as file:
             return file.read()
+
+
+def _mux_packets(container, stream, packets: list[bytes]) -> None:
+    for i, data in enumerate(packets):
+        packet = av.Packet(data)
+        packet.stream, packet.pts, packet.dts = stream, i, i
+        packet.time_base = Fraction(1, RATE)
+        packet.is_keyframe = i == 0
+        container.mux(packet)
+
+
+def _with_record(name: str, suffix: str, fmt: str, source: bytes) -> Seed:
+    """A seed whose parameter sets live in the container's codec header (avcC / hvcC), as
+    MP4 and Matroska files keep them: `packets` are that record, then the frames of the
+    video stream of `source` (a file PyAV's muxer wrote with its encoder)."""
+
+    def remux(new: list[bytes]) -> bytes:
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, f"seed{suffix}")
+            with (
+                av.open(io.BytesIO(source)) as original,
+                av.open(path, "w", format=fmt, options=BITEXACT) as container,
+            ):
+                # From the template, not `add_stream`: that would open an encoder, whose own
+                # header would replace the record.
+                stream = container.add_stream_from_template(original.streams.video[0])
+                stream.time_base = Fraction(1, RATE)
+                stream.codec_context.extradata = new[0]
+                _mux_packets(container, stream, new[1:])
+            with open(path, "rb") as file:
+                return file.read()
+
+    with av.open(io.BytesIO(source)) as container:
+        stream = container.streams.video[0]
+        packets = [bytes(stream.codec_context.extradata)]
+        packets += [bytes(p) for p in container.demux(stream) if p.size]
+    return Seed(name, suffix, remux(packets), stream.codec_context.name, tuple(packets), remux)
 
 
 def _video(name: str, suffix: str, fmt: str, codec: str, packets: list[bytes]) -> Seed:
@@ -146,16 +178,23 @@ def _build_seeds() -> list[Seed]:
     quiet_x265 = {"x265-params": "log-level=none:bframes=0"}
     hevc = encode("libx265", options=quiet_x265)
     png = encode("png", "rgb24")
+    mp4 = _encoded_file(".mp4", "mp4", "libx264", audio=True)
+    mkv = _encoded_file(".mkv", "matroska", "libx265", False, quiet_x265)
     return [
-        Seed("mp4", ".mp4", _encoded_file(".mp4", "mp4", "libx264", audio=True)),
+        Seed("mp4", ".mp4", mp4),
         Seed("mov", ".mov", _encoded_file(".mov", "mov", "mpeg4", audio=False)),
-        Seed("mkv", ".mkv", _encoded_file(".mkv", "matroska", "libx265", False, quiet_x265)),
+        Seed("mkv", ".mkv", mkv),
         Seed("webm", ".webm", _encoded_file(".webm", "webm", "libvpx", audio=False)),
         _video("ts-h264", ".ts", "mpegts", "h264", h264),
         _video("ts-hevc", ".ts", "mpegts", "hevc", hevc),
         _video("h264", ".h264", "h264", "h264", h264),
         _video("hevc", ".hevc", "hevc", "hevc", hevc),
         _video("png-mov", ".mov", "mov", "png", png),
+        _video("ps-h264", ".mpg", "mpeg", "h264", h264),
+        _with_record("avcc-mp4", ".mp4", "mp4", mp4),
+        _with_record("avcc-mkv", ".mkv", "matroska", mp4),
+        _with_record("hvcc-mp4", ".mp4", "mp4", mkv),
+        _with_record("hvcc-mkv", ".mkv", "matroska", mkv),
         Seed("gif", ".gif", _image("GIF", frames=FRAMES)),
         Seed("png", ".png", _image("PNG")),
         Seed("jpeg", ".jpg", _image("JPEG")),

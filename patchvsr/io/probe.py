@@ -17,6 +17,7 @@ import av
 from PIL import Image
 
 from patchvsr.errors import PatchVSRError
+from patchvsr.io.container_guard import refuse_huge_headers
 from patchvsr.io.stream_guard import refuse_huge_streams
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -170,6 +171,7 @@ def decoder_options(max_pixels: int) -> dict[str, str]:
 
 def open_input(path: Path, max_pixels: int = MAX_INPUT_PIXELS) -> av.container.InputContainer:
     refuse_huge_streams(path, max_pixels)  # MPEG-TS and raw streams: the options come too late
+    refuse_huge_headers(path, max_pixels)  # any container: avcC / hvcC, program streams
     try:
         # The options reach the decoders that opening runs to read the stream parameters.
         return av.open(str(path), mode="r", options=decoder_options(max_pixels))

@@ -7,8 +7,8 @@ pixel limit as an option and refuse a huge frame themselves. MPEG-TS and raw ele
 decoders: a 16000x16000 sequence header made `av.open` allocate 80 MB (H.264) or 200 MB (HEVC)
 for it. So for those two kinds we read the sequence parameter sets (SPS) ourselves from the
 first bytes that the analysis would read, and refuse a size over the limit before FFmpeg sees
-the file. (MPEG program streams carrying H.264 would need the same; they are rare, and not
-covered.)
+the file. (Other containers, MPEG program streams among them, are checked by
+`container_guard`, with FFmpeg demuxing only.)
 
 Only what the check needs is parsed: the TS packet layer and the PAT/PMT tables (to know which
 packets carry H.264/HEVC video), Annex-B start codes, and an SPS up to its size fields.
@@ -159,18 +159,24 @@ def annexb_nals(data: bytes) -> Iterator[bytes]:
         yield data[begin:end].rstrip(b"\x00")  # trailing zeros belong to the next start code
 
 
+def nal_sps_size(nal: bytes, codec: str) -> SpsSize | None:
+    """The size that `nal` (a NAL unit of `codec`, "h264" or "hevc", header included)
+    declares, when it is an SPS that parses; else None."""
+    try:
+        if codec == "h264" and nal and nal[0] & 0x1F == _H264_SPS:
+            return h264_sps_size(unescape(nal[1:]))
+        if codec == "hevc" and nal and (nal[0] >> 1) & 0x3F == _HEVC_SPS:
+            return hevc_sps_size(unescape(nal[2:]))
+    except EOFError:
+        pass  # cut short: FFmpeg cannot use it either
+    return None
+
+
 def sps_sizes(stream: bytes, codec: str) -> Iterator[SpsSize]:
     """Every SPS of an Annex-B `stream` of `codec` ("h264" or "hevc") that parses."""
     for nal in annexb_nals(stream):
-        if not nal:
-            continue
-        try:
-            if codec == "h264" and nal[0] & 0x1F == _H264_SPS:
-                yield h264_sps_size(unescape(nal[1:]))
-            elif codec == "hevc" and (nal[0] >> 1) & 0x3F == _HEVC_SPS:
-                yield hevc_sps_size(unescape(nal[2:]))
-        except EOFError:
-            continue  # cut short: FFmpeg cannot use it either
+        if (size := nal_sps_size(nal, codec)) is not None:
+            yield size
 
 
 def _ts_payloads(data: bytes) -> Iterator[tuple[int, bool, bytes]]:
@@ -278,6 +284,7 @@ __all__ = [
     "declared_streams",
     "h264_sps_size",
     "hevc_sps_size",
+    "nal_sps_size",
     "raw_stream_codec",
     "refuse_huge_streams",
     "sps_sizes",

@@ -1,0 +1,141 @@
+"""Refuse H.264 / HEVC streams in any container whose parameter sets declare a frame too large,
+before a decoder sees them.
+
+`stream_guard` reads MPEG-TS and raw streams byte by byte. Other containers have the same hole:
+an MP4 or Matroska file whose avcC / hvcC header (the codec's extradata) carries an SPS of
+16000x16000 made opening it allocate 84 MB for H.264, and an MPEG program stream (`.mpg`,
+`.vob`) carrying such an H.264 SPS made it allocate 2.3 GB, all before FFmpeg's own pixel
+limit said no. FFmpeg allocates while it opens the file: its stream analysis decodes the first
+frames. So the check opens the file once more with no decoder allowed (`codec_whitelist`):
+the demuxer and the stream parsers still run, which gives each stream's extradata, its
+parsed size and its first packets, and nothing is decoded. Each SPS found there (in avcC /
+hvcC records, in Annex-B extradata, in the first packets) is parsed for its size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+
+from patchvsr.errors import PatchVSRError
+from patchvsr.io.stream_guard import SpsSize, annexb_nals, nal_sps_size
+
+# FFmpeg opens no decoder whose name is not listed: "none" names none.
+_DEMUX_ONLY = {"codec_whitelist": "none"}
+FIRST_PACKETS = 16  # per stream: in-band parameter sets (avc3 / hev1, program streams) lead
+_SPS_ARRAY = 33  # HEVC NAL unit type of an hvcC array that holds SPS units
+
+
+def _records(data: bytes, at: int, count: int) -> tuple[list[bytes], int]:
+    """`count` units stored as (16-bit length, bytes) from `at`, and where they end."""
+    units = []
+    for _ in range(count):
+        length = int.from_bytes(data[at : at + 2], "big")
+        unit = data[at + 2 : at + 2 + length]
+        at += 2 + length
+        if len(unit) < length:
+            break  # cut short
+        units.append(unit)
+    return units, at
+
+
+def config_record_units(codec: str, extradata: bytes) -> tuple[list[bytes], int]:
+    """The SPS units of an avcC (H.264) or hvcC (HEVC) configuration record, and the size in
+    bytes of the length field before each unit in the stream's packets."""
+    units: list[bytes] = []
+    if codec == "h264" and len(extradata) >= 7:
+        units, _ = _records(extradata, 6, extradata[5] & 0x1F)
+        return units, (extradata[4] & 3) + 1
+    if codec == "hevc" and len(extradata) >= 23:
+        at = 23
+        for _ in range(extradata[22]):
+            if at + 3 > len(extradata):
+                break
+            kind, count = extradata[at] & 0x3F, int.from_bytes(extradata[at + 1 : at + 3], "big")
+            array, at = _records(extradata, at + 3, count)
+            if kind == _SPS_ARRAY:
+                units += array
+        return units, (extradata[21] & 3) + 1
+    return units, 4
+
+
+def length_prefixed_nals(data: bytes, length_size: int) -> Iterator[bytes]:
+    """The NAL units of an MP4-style packet: each one after a big-endian length field."""
+    at = 0
+    while at + length_size <= len(data):
+        length = int.from_bytes(data[at : at + length_size], "big")
+        at += length_size
+        if not length or at + length > len(data):
+            return
+        yield data[at : at + length]
+        at += length
+
+
+def _packet_nals(data: bytes, length_size: int) -> Iterator[bytes]:
+    if data[:3] == b"\x00\x00\x01" or data[:4] == b"\x00\x00\x00\x01":
+        return annexb_nals(data)
+    return length_prefixed_nals(data, length_size)
+
+
+def _stream_sizes(container, stream) -> Iterator[SpsSize]:
+    codec = stream.codec_context.name
+    extradata = bytes(stream.codec_context.extradata or b"")
+    length_size = 4
+    if extradata[:1] == b"\x01":  # a configuration record, not Annex-B
+        units, length_size = config_record_units(codec, extradata)
+    else:
+        units = list(annexb_nals(extradata))
+    for nal in units:
+        if (size := nal_sps_size(nal, codec)) is not None:
+            yield size
+    try:
+        for count, packet in enumerate(container.demux(stream)):
+            if count >= FIRST_PACKETS:
+                break
+            for nal in _packet_nals(bytes(packet), length_size):
+                if (size := nal_sps_size(nal, codec)) is not None:
+                    yield size
+    except (av.FFmpegError, OSError):
+        return  # damaged further on: what was read is checked, the real opening says the rest
+
+
+def header_sizes(path: str | Path) -> list[tuple[int, int]]:
+    """(width, height) of every frame size the video streams of `path` declare before
+    decoding: the size FFmpeg's parsers report, and each H.264 / HEVC SPS in the streams'
+    extradata and first packets. Empty when FFmpeg cannot open the file (the real opening
+    then says why)."""
+    sizes: list[tuple[int, int]] = []
+    try:
+        with av.open(str(path), options=_DEMUX_ONLY) as container:
+            for stream in container.streams.video:
+                ctx = stream.codec_context
+                if ctx is None:
+                    continue
+                sizes.append((ctx.width, ctx.height))
+                if ctx.name in ("h264", "hevc"):
+                    sizes += [(s.width, s.height) for s in _stream_sizes(container, stream)]
+    except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError):
+        pass
+    return sizes
+
+
+def refuse_huge_headers(path: str | Path, max_pixels: int) -> None:
+    """Raise `PatchVSRError` when a video stream of `path` declares a frame over `max_pixels`
+    in its headers or first packets (see the module docstring)."""
+    for width, height in header_sizes(path):
+        if width * height > max_pixels:
+            raise PatchVSRError(
+                f"cannot read {path}: declared frame size {width}x{height} exceeds the limit "
+                f"of {max_pixels} pixels"
+            )
+
+
+__all__ = [
+    "FIRST_PACKETS",
+    "config_record_units",
+    "header_sizes",
+    "length_prefixed_nals",
+    "refuse_huge_headers",
+]

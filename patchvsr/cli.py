@@ -33,10 +33,10 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: list[str] = COMMANDS) -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m patchvsr", description=__doc__.splitlines()[0])
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for name in COMMANDS:
+    for name in commands:
         try:
             module = importlib.import_module(f"patchvsr.commands.{name.replace('-', '_')}")
         except ModuleNotFoundError as err:
@@ -67,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     from patchvsr.errors import PatchVSRError
     from patchvsr.request import RequestError
 
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    # Only the named command's module: others load torch, which a refused request never needs.
+    args = build_parser(argv[:1] if argv[:1] and argv[0] in COMMANDS else COMMANDS).parse_args(argv)
     try:
         return int(args._run(args) or 0)
     except RequestError as err:

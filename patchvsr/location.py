@@ -10,11 +10,14 @@ micro-conditioning; the model maps them through an MLP into the timestep embeddi
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from patchvsr.grid import Patch
+
+if TYPE_CHECKING:
+    import torch
 
 # log2(scale) / _SCALE_RANGE maps scales 1..16 onto [0, 1].
 _SCALE_RANGE = 4.0
@@ -64,6 +67,8 @@ def location_encoding(
     Frequencies are pi * 2^k, k = 0..num_freqs-1: the lowest varies once over the frame, the
     highest resolves about 1/2^num_freqs of it, enough to tell neighbouring patches of a 4K
     grid apart."""
+    import torch  # here: a request that only needs `location_scale` loads no torch
+
     boxes = torch.as_tensor(np.asarray(boxes, dtype=np.float32)).reshape(-1, 4)
     scales = torch.as_tensor(np.asarray(scales, dtype=np.float32)).reshape(-1)
     if scales.numel() == 1:
@@ -93,5 +98,7 @@ def encoding_similarity_map(
     boxes = np.stack([yy, xx, yy + bh, xx + bw], axis=-1).reshape(-1, 4)
     enc = location_encoding(boxes, scale, num_freqs)
     ref = location_encoding([reference], scale, num_freqs)
+    import torch
+
     sim = torch.nn.functional.cosine_similarity(enc, ref, dim=1)
     return sim.reshape(grid, grid).numpy()

@@ -19,16 +19,26 @@ import contextlib
 import datetime
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-
-import torch
-import torch.distributed as dist
+from typing import TYPE_CHECKING
 
 from patchvsr.errors import PatchVSRError
 
+if TYPE_CHECKING:
+    import torch
+
 DEFAULT_TIMEOUT_S = 1800.0
+
+
+def _dist():
+    """torch.distributed, imported when a group is used: checking a request in a single
+    process needs no torch (importing it costs seconds and 200 MB)."""
+    import torch.distributed
+
+    return torch.distributed
 
 
 class PeerLost(PatchVSRError):
@@ -83,6 +93,9 @@ def start_group(device: str = "auto") -> Group | None:
     if not launched():
         return None
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    import torch
+
+    dist = _dist()
     use_cuda = device != "cpu" and torch.cuda.is_available()
     if use_cuda:
         torch.cuda.set_device(local_rank)
@@ -99,7 +112,10 @@ def start_group(device: str = "auto") -> Group | None:
 def current(force: bool = False) -> Group | None:
     """The group work is shared in, or None (no group, one process, or inside `local()`)."""
     global _group
-    if not dist.is_available() or not dist.is_initialized() or dist.get_world_size() < 2:
+    dist = sys.modules.get("torch.distributed")  # not imported: no group was ever started
+    if dist is None or not dist.is_available() or not dist.is_initialized():
+        return None
+    if dist.get_world_size() < 2:
         return None
     if _local_depth and not force:
         return None
@@ -158,7 +174,7 @@ def collective(what: str) -> Iterator[None]:
         yield
     except PeerLost:
         raise
-    except (RuntimeError, dist.DistError) as err:
+    except (RuntimeError, _dist().DistError) as err:
         stopping()
         raise PeerLost(
             f"another process of the job stopped during {what}: {_first_line(err)}"
@@ -167,6 +183,7 @@ def collective(what: str) -> Iterator[None]:
 
 def sum_across(tensor: torch.Tensor, group: Group, what: str = "a denoising step") -> torch.Tensor:
     """Sum `tensor` over all processes, in place; every process gets the same result."""
+    dist = _dist()
     with collective(what):
         if group.backend != "gloo":
             # NCCL only notices a dead peer at its timeout; the gloo barrier notices at once.
@@ -177,6 +194,7 @@ def sum_across(tensor: torch.Tensor, group: Group, what: str = "a denoising step
 
 def broadcast(obj: object, group: Group, what: str) -> object:
     """The main process's `obj` on every process (pickled, over the gloo group)."""
+    dist = _dist()
     box = [obj if group.is_main else None]
     with collective(what):
         dist.broadcast_object_list(box, src=0, group=group.control)
@@ -185,6 +203,7 @@ def broadcast(obj: object, group: Group, what: str) -> object:
 
 def scatter(items: list | None, group: Group, what: str) -> object:
     """Item r of the main process's `items` on process r."""
+    dist = _dist()
     out = [None]
     with collective(what):
         dist.scatter_object_list(out, items if group.is_main else None, src=0, group=group.control)
@@ -193,6 +212,7 @@ def scatter(items: list | None, group: Group, what: str) -> object:
 
 def gather(obj: object, group: Group, what: str) -> list | None:
     """Every process's `obj`, as a list on the main process (None elsewhere)."""
+    dist = _dist()
     out = [None] * group.world if group.is_main else None
     with collective(what):
         dist.gather_object(obj, out, dst=0, group=group.control)
@@ -202,6 +222,7 @@ def gather(obj: object, group: Group, what: str) -> list | None:
 def leave_together(group: Group) -> None:
     """Leave the process group with the others, once the main process's whole job is done:
     gloo aborts a process that tears its group down while a peer still holds its end open."""
+    dist = _dist()
     with collective("the end of the job"):
         dist.barrier(group=group.control)
     finish(group)
@@ -209,6 +230,7 @@ def leave_together(group: Group) -> None:
 
 def finish(group: Group | None) -> None:
     """Leave the process group (at the end of a job, or after an error)."""
+    dist = _dist()
     global _group
     if group is not None and dist.is_initialized():
         with contextlib.suppress(Exception):

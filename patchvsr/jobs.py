@@ -148,7 +148,7 @@ def _check_disk(folder: Path, needed: int) -> None:
         )
 
 
-def _input_windows(
+def input_windows(
     reader: VideoReader, spans: list[tuple[int, int]], todo: list[int]
 ) -> Iterator[tuple[int, np.ndarray, list[int]]]:
     """(k, frames (F, H, W, 3), pts) for each window in `todo`, decoding the input once.
@@ -177,7 +177,7 @@ def _input_windows(
             del buffer[i]
 
 
-def _bar(quiet: bool, **kwargs) -> tqdm:
+def progress_bar(quiet: bool, **kwargs) -> tqdm:
     return tqdm(disable=quiet, file=sys.stderr, dynamic_ncols=True, leave=False, **kwargs)
 
 
@@ -252,7 +252,7 @@ def run_job(
 
             lead_windows(job, upscaler, info, work, spans, todo, group)
         # 3. Assembly phase.
-        bar = functools.partial(_bar, job.quiet)
+        bar = functools.partial(progress_bar, job.quiet)
         writer_notes = _assemble(job, upscaler, info, spans, weights, work, bar)
     except parallel.PeerLost as err:
         raise err.kept(work.path) from err  # the finished windows are intact
@@ -300,7 +300,7 @@ def _upscale_windows(
     out_h, out_w = job.out_size
     covered = {f for k, (s, e) in enumerate(spans) if k not in todo for f in range(s, e)}
     with (
-        _bar(job.quiet, total=info.num_frames, initial=len(covered), unit="frame") as bar,
+        progress_bar(job.quiet, total=info.num_frames, initial=len(covered), unit="frame") as bar,
         VideoReader(job.input, info=info) as reader,
     ):
         bar.set_description_str(upscaler.name)
@@ -316,7 +316,7 @@ def _upscale_windows(
             if on_progress is not None:
                 on_progress(frames, info.num_frames, what)
 
-        for n, (k, frames, pts) in enumerate(_input_windows(reader, spans, todo)):
+        for n, (k, frames, pts) in enumerate(input_windows(reader, spans, todo)):
             start, stop = spans[k]
             current.update(
                 label=f"window {n + 1}/{len(todo)}",
@@ -344,6 +344,8 @@ __all__ = [
     "JobStopped",
     "UpscaleJob",
     "WorkFolder",
+    "input_windows",
+    "progress_bar",
     "run_job",
     "validate_job",
     "work_dir_for",

@@ -32,7 +32,7 @@ import numpy as np
 from patchvsr.errors import PatchVSRError
 from patchvsr.io.probe import VideoInfo
 from patchvsr.io.reader import VideoReader
-from patchvsr.jobs import UpscaleJob, _bar, _input_windows
+from patchvsr.jobs import UpscaleJob, input_windows, progress_bar
 from patchvsr.parallel.balance import Balance, balance, choose_mode, patch_tokens, window_rounds
 from patchvsr.parallel.group import (
     Group,
@@ -107,7 +107,7 @@ def lead_windows(
     covered = {f for k, (s, e) in enumerate(spans) if k not in todo for f in range(s, e)}
     group.started = True
     with (
-        _bar(job.quiet, total=info.num_frames, initial=len(covered), unit="frame") as bar,
+        progress_bar(job.quiet, total=info.num_frames, initial=len(covered), unit="frame") as bar,
         VideoReader(job.input, info=info) as reader,
     ):
         bar.set_description_str(upscaler.name)
@@ -120,7 +120,7 @@ def lead_windows(
             covered.update(range(*spans[k]))
             bar.update(len(covered) - bar.n)
 
-        windows = _input_windows(reader, spans, todo)
+        windows = input_windows(reader, spans, todo)
         if mode == "patches":
             for k, frames, pts in windows:
                 broadcast(("window", (frames, out_hw, job.seed + k)), group, f"window {k}")

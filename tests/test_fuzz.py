@@ -30,8 +30,8 @@ from patchvsr.fuzz.mutate import Case
 from patchvsr.fuzz.runner import MEMORY_BUDGET, Worker, run_cases, run_file
 from patchvsr.fuzz.seeds import HEIGHT, WIDTH, build_seeds
 from patchvsr.fuzz.sps import with_frame_size
-from patchvsr.io.probe import probe
 from patchvsr.io.container_guard import header_sizes
+from patchvsr.io.probe import probe
 from patchvsr.io.stream_guard import declared_streams
 
 CASES_PER_SEED = 25

@@ -337,7 +337,8 @@ def train(
             horizon = torch.tensor(min(cfg.run.max_steps, step + max(0, fits)), device=dev)
             horizon = int(accelerator.reduce(horizon * int(main), "sum"))
             if not state["fixed"]:
-                log(f"{pace:.3f} s/step: the learning-rate schedule ends near step {horizon}")
+                what = "run" if cfg.optim.schedule == "constant" else "learning-rate schedule"
+                log(f"{pace:.3f} s/step: the {what} ends near step {horizon}")
             state["horizon"], state["fixed"] = horizon, True
         if step % cfg.run.log_every == 0:
             recent = state["losses"][-cfg.run.log_every :]

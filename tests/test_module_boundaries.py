@@ -18,24 +18,13 @@ import patchvsr.jobs
 
 ROOT = Path(__file__).resolve().parents[1]
 INDEXES = sorted((ROOT / "assets").glob("*/model_index.json"))
-# tiny-wan's tokenizer is a word-level tokenizer (patchvsr/train/tiny_wan.py) while its index
-# names the hub's T5TokenizerFast, which cannot load it (transformers 5: "'dict' object is not
-# an instance of 'Sequence'"). The project loads it with AutoTokenizer (patchvsr/loading.py),
-# so only a plain `WanPipeline.from_pretrained` of the folder fails. Strict: fixing the index
-# (PreTrainedTokenizerFast) turns this into a failure to remove.
-KNOWN_MISMATCH = {("tiny-wan", "tokenizer"): "the index names T5TokenizerFast; see above"}
 COMPONENTS = [
-    pytest.param(
-        index, name, library, class_name,
-        id=f"{index.parent.name}/{name}",
-        marks=[pytest.mark.xfail(strict=True, reason=KNOWN_MISMATCH[key])]
-        if (key := (index.parent.name, name)) in KNOWN_MISMATCH else [],
-    )
+    pytest.param(index, name, library, class_name, id=f"{index.parent.name}/{name}")
     for index in INDEXES
     for name, value in json.loads(index.read_text()).items()
     if not name.startswith("_") and isinstance(value, list) and len(value) == 2
     for library, class_name in [value]
-]  # fmt: skip
+]
 
 
 def test_every_shipped_model_folder_is_covered():

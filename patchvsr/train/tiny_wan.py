@@ -30,7 +30,7 @@ MODEL_INDEX = {
     "_diffusers_version": "0.42.1",
     "scheduler": ["diffusers", "UniPCMultistepScheduler"],
     "text_encoder": ["transformers", "UMT5EncoderModel"],
-    "tokenizer": ["transformers", "T5TokenizerFast"],
+    "tokenizer": ["transformers", "PreTrainedTokenizerFast"],
     "transformer": ["diffusers", "WanTransformer3DModel"],
     "vae": ["diffusers", "AutoencoderKLWan"],
 }

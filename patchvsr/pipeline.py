@@ -40,7 +40,7 @@ from patchvsr.models.configs import PlanGeometry
 from patchvsr.models.prompt import PromptEmbedding
 from patchvsr.request import output_size, plan_for
 from patchvsr.step_layout import StepLayouts
-from patchvsr.temporal import plan_windows, window_weights
+from patchvsr.temporal import clip_noise, plan_windows, window_weights
 from patchvsr.window import DenoiseSettings, Window
 
 # (done, total, what): denoising steps done over all windows of the call
@@ -75,11 +75,13 @@ class PatchVSRPipeline(DiffusionPipeline):
         window_overlap: int = 8,
         default_steps: int = 4,
         default_strength: float = 1.0,
+        clip_noise: bool = False,
     ) -> None:
         """`base_size`: the base model's training resolution, the size of patches and of the
         global view; `window` frames per temporal window, consecutive ones sharing
         `window_overlap`; `default_steps` and `default_strength` what `__call__` runs when
-        not told."""
+        not told; `clip_noise` one noise field for the whole clip instead of fresh noise per
+        frame (`patchvsr.temporal.clip_noise`)."""
         super().__init__()
         self.register_modules(
             transformer=transformer, vae=vae, scheduler=scheduler, adapter=adapter, prompt=prompt
@@ -90,6 +92,7 @@ class PatchVSRPipeline(DiffusionPipeline):
             window_overlap=window_overlap,
             default_steps=default_steps,
             default_strength=default_strength,
+            clip_noise=clip_noise,
         )
         self._model: PatchVSRTransformer | None = None
         self.bf16_matmuls = False  # see `enable_bf16_matmuls`
@@ -245,12 +248,15 @@ class PatchVSRPipeline(DiffusionPipeline):
         plan_latent, weights = layouts(0)
 
         # 5. Prepare latents: noise, the noise-augmented condition, the start point
-        def randn() -> torch.Tensor:
-            noise = torch.randn(z_lr.shape, generator=run.generator, device="cpu")
+        def randn(salt: int) -> torch.Tensor:
+            if self.config.get("clip_noise", False):
+                noise = clip_noise(z_lr.shape, run.generator, salt)
+            else:
+                noise = torch.randn(z_lr.shape, generator=run.generator, device="cpu")
             return noise.to(z_lr.device, dtype)
 
-        noise = randn()
-        cond = self.augment_condition(z_lr, randn()) if self.adapter is not None else z_lr
+        noise = randn(0)
+        cond = self.augment_condition(z_lr, randn(1)) if self.adapter is not None else z_lr
         residual = self.adapter is not None and self.adapter.config.predict_residual
         # N evenly spaced noise levels from 1 down to 1/N, then 0 (as the Wan and Flux pipelines
         # do): the scheduler's default ends at 1/1000, wasting the last step on no noise.

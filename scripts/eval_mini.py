@@ -178,7 +178,7 @@ def print_table(title: str, res: dict, ref_frames: int) -> None:
     base = res["means"]["bicubic"][0]
     for key, (p, s, tc) in res["means"].items():
         print(f"  {key:>28}  {p:6.2f}  {p - base:+6.2f}  {s:6.4f}  {tc:5.2f}")
-    if len(res["psnr"]["bicubic"]) <= 6:  # the video set: each clip's gain over bicubic
+    if len(res["psnr"]["bicubic"]) <= 8:  # the video set: each clip's gain over bicubic
         for name, base_item in res["psnr"]["bicubic"].items():
             gains = ", ".join(
                 f"{k} {v[name] - base_item:+.2f}" for k, v in res["psnr"].items() if k != "bicubic"

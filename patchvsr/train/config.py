@@ -83,6 +83,7 @@ class ModelConfig:
     scheduler_shift: float = 1.0
     steps: int = 2  # inference defaults written to the pipeline config
     strength: float = 0.5
+    clip_noise: bool = False  # one noise field per clip at inference (temporal.clip_noise)
 
 
 @dataclass

@@ -177,6 +177,13 @@ def video_stem(source: Source) -> str | None:
     return None if source.is_still else source.name.rsplit("-", 1)[0]
 
 
+def overlap(train: list[Source], holdout: list[Source]) -> set[str]:
+    """Held-out media that are also trained on: the same name, or a clip of the same video
+    (the held-out video set is wholly unseen videos, not unseen moments of trained ones)."""
+    clash = {s.name for s in train} & {s.name for s in holdout}
+    return clash | ({video_stem(s) for s in train} & {video_stem(s) for s in holdout} - {None})
+
+
 def _wallpaper(folder: Path) -> Source | None:
     """A KDE wallpaper at its largest size, shrunk to at most WALLPAPER_SIDE."""
     files = [p for p in (folder / "contents" / "images").glob("*") if p.suffix in (".png", ".jpg")]
@@ -263,10 +270,7 @@ def main() -> int:
     parser.add_argument("--holdout", default=".devcache/holdout.npz")
     args = parser.parse_args()
     train, holdout = collect()
-    names = {s.name for s in train}
-    clash = names & {s.name for s in holdout}
-    # Wholly unseen videos: no frame of a held-out video's file may be trained on.
-    clash |= {video_stem(s) for s in train} & {video_stem(s) for s in holdout} - {None}
+    clash = overlap(train, holdout)
     if clash:
         raise SystemExit(f"held-out media also in training: {sorted(clash)}")
     for path, sources in ((args.out, train), (args.holdout, holdout)):

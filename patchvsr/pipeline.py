@@ -40,7 +40,7 @@ from patchvsr.models.configs import PlanGeometry
 from patchvsr.models.prompt import PromptEmbedding
 from patchvsr.request import output_size, plan_for
 from patchvsr.step_layout import StepLayouts
-from patchvsr.temporal import clip_noise, plan_windows, window_weights
+from patchvsr.temporal import clip_noise, plan_windows, steady_detail, window_weights
 from patchvsr.window import DenoiseSettings, Window
 
 # (done, total, what): denoising steps done over all windows of the call
@@ -76,12 +76,14 @@ class PatchVSRPipeline(DiffusionPipeline):
         default_steps: int = 4,
         default_strength: float = 1.0,
         clip_noise: bool = False,
+        steady_detail: bool = False,
     ) -> None:
         """`base_size`: the base model's training resolution, the size of patches and of the
         global view; `window` frames per temporal window, consecutive ones sharing
         `window_overlap`; `default_steps` and `default_strength` what `__call__` runs when
         not told; `clip_noise` one noise field for the whole clip instead of fresh noise per
-        frame (`patchvsr.temporal.clip_noise`)."""
+        frame (`patchvsr.temporal.clip_noise`); `steady_detail` the added detail averaged
+        over time where the picture stands still (`patchvsr.temporal.steady_detail`)."""
         super().__init__()
         self.register_modules(
             transformer=transformer, vae=vae, scheduler=scheduler, adapter=adapter, prompt=prompt
@@ -93,6 +95,7 @@ class PatchVSRPipeline(DiffusionPipeline):
             default_steps=default_steps,
             default_strength=default_strength,
             clip_noise=clip_noise,
+            steady_detail=steady_detail,
         )
         self._model: PatchVSRTransformer | None = None
         self.bf16_matmuls = False  # see `enable_bf16_matmuls`
@@ -413,6 +416,8 @@ class PatchVSRPipeline(DiffusionPipeline):
             weight = torch.as_tensor(blend[k], dtype=done.dtype, device=done.device)
             result[:, :, start:stop] += done * weight.view(1, 1, -1, 1, 1)
 
+        if self.config.get("steady_detail", False):
+            result = steady_detail(result, upscale_bicubic(lr, *out_hw).to(result.dtype))
         frames = video_to_frames(result) if output_type == "np" else result
         return PatchVSROutput(frames=frames, plan=plan)
 

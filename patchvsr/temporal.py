@@ -1,8 +1,10 @@
-"""Temporal windows for long videos, and the noise they share.
+"""Temporal windows for long videos, the noise they share, and steady detail.
 
 A clip longer than what the model takes at once is processed in overlapping windows; the
 overlap is cross-faded so window boundaries do not flicker. The same 1-D taper as the patch
-grid's weights is used, along time instead of space.
+grid's weights is used, along time instead of space. A one-step model can also draw one noise
+field for the whole clip (`clip_noise`) and have its added detail averaged over time where the
+picture stands still (`steady_detail`): both keep it from flickering more than its input.
 """
 
 from __future__ import annotations
@@ -57,3 +59,33 @@ def clip_noise(
     seed = (generator.initial_seed() if generator is not None else torch.initial_seed()) + salt
     field = torch.randn((*shape[:2], 1, *shape[3:]), generator=torch.Generator().manual_seed(seed))
     return field.expand(shape).contiguous()
+
+
+def steady_detail(
+    out: torch.Tensor, upscaled: torch.Tensor, radius: int = 2, tau: float = 4.0, box: int = 9
+) -> torch.Tensor:
+    """`out` (B, 3, F, H, W) in [-1, 1] with the detail it adds over `upscaled` (the bicubic
+    upscale of the same frames) averaged over time where the picture does not change.
+
+    Each frame's detail becomes a weighted mean of the detail of the frames up to `radius`
+    away, a frame weighing exp(-(d / tau)^2), where d is the mean absolute change of the
+    upscale's luma (8-bit levels) over a `box` x `box` window: a still area takes the mean of
+    its neighbours' detail, a moving one keeps its own. The model adds detail to each frame on
+    its own, so where the input flickers a little (sensor noise, a codec's artefacts) its
+    detail flickers more; the upscale itself is kept as it is."""
+    luma = torch.tensor([0.299, 0.587, 0.114], dtype=out.dtype, device=out.device)
+    y = torch.einsum("bcfhw,c->bfhw", upscaled, luma) * 127.5
+    detail = out - upscaled
+    frames = out.shape[2]
+    steady = torch.empty_like(detail)
+    for t in range(frames):
+        acc = torch.zeros_like(detail[:, :, t])
+        total = torch.zeros_like(y[:, t])
+        for k in range(max(0, t - radius), min(frames, t + radius + 1)):
+            change = (y[:, t] - y[:, k]).abs()[:, None]
+            d = torch.nn.functional.avg_pool2d(change, box, 1, box // 2, count_include_pad=False)
+            w = torch.exp(-((d[:, 0] / tau) ** 2))
+            acc += w[:, None] * detail[:, :, k]
+            total += w
+        steady[:, :, t] = acc / total[:, None]
+    return (upscaled + steady).clamp(-1, 1)

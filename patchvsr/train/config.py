@@ -84,6 +84,7 @@ class ModelConfig:
     steps: int = 2  # inference defaults written to the pipeline config
     strength: float = 0.5
     clip_noise: bool = False  # one noise field per clip at inference (temporal.clip_noise)
+    steady_detail: bool = False  # detail averaged over still frames (temporal.steady_detail)
 
 
 @dataclass

@@ -202,7 +202,8 @@ def export_pipeline(pipe: PatchVSRPipeline, folder: str | Path, m: ModelConfig) 
     settings = {k: pipe.config[k] for k in ("base_size", "window", "window_overlap")}
     out = PatchVSRPipeline(
         transformer, pipe.vae, pipe.scheduler, pipe.adapter, pipe.prompt, **settings,
-        default_steps=m.steps, default_strength=m.strength, clip_noise=m.clip_noise,
+        default_steps=m.steps, default_strength=m.strength,
+        clip_noise=m.clip_noise, steady_detail=m.steady_detail,
     )  # fmt: skip
     out.save_pretrained(folder)
     return Path(folder)

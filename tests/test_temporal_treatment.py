@@ -1,4 +1,5 @@
-"""One noise field per clip: the one-step mini model does not flicker on a still picture."""
+"""Mini's temporal treatment: one noise field per clip, and its detail held steady where the
+picture stands still; a still picture stays still across windows."""
 
 import numpy as np
 import pytest
@@ -7,7 +8,7 @@ import torch
 from patchvsr.metrics import temporal_consistency
 from patchvsr.runtime import load_pipeline
 from patchvsr.serve.config import mini_installed
-from patchvsr.temporal import clip_noise
+from patchvsr.temporal import clip_noise, steady_detail
 
 
 def test_clip_noise_is_one_field_held_over_the_frames():
@@ -40,3 +41,29 @@ def test_mini_keeps_a_still_picture_still_across_windows():
     pipe.register_to_config(clip_noise=False)
     fresh = flicker()
     assert steady < 0.25 * fresh, (steady, fresh)
+
+
+def test_steady_detail_averages_detail_where_the_picture_stands_still():
+    g = torch.Generator().manual_seed(0)
+    still = (torch.rand(1, 3, 1, 24, 32, generator=g) * 1.6 - 0.8).expand(1, 3, 5, 24, 32)
+    detail = 0.05 * torch.randn(1, 3, 5, 24, 32, generator=g)
+    out = steady_detail(still + detail, still)
+    kept = out - still
+    # the middle frame's detail is the mean of the 5 frames around it
+    torch.testing.assert_close(kept[:, :, 2], detail.mean(2), atol=1e-5, rtol=0)
+    assert (kept[:, :, 1:] - kept[:, :, :-1]).abs().mean() < 0.5 * (
+        detail[:, :, 1:] - detail[:, :, :-1]
+    ).abs().mean()
+
+
+def test_steady_detail_leaves_a_changed_frame_its_own_detail():
+    g = torch.Generator().manual_seed(1)
+    frames = (torch.rand(1, 3, 1, 24, 32, generator=g) * 0.5).repeat(1, 1, 3, 1, 1)
+    frames[:, :, 1] -= 0.5  # a cut: 64 levels darker
+    detail = 0.05 * torch.randn(1, 3, 3, 24, 32, generator=g)
+    out = steady_detail(frames + detail, frames)
+    torch.testing.assert_close(out[:, :, 1], (frames + detail)[:, :, 1], atol=1e-5, rtol=0)
+    # the unchanged frames 0 and 2 share their detail
+    torch.testing.assert_close(
+        out[:, :, 0] - frames[:, :, 0], detail[:, :, ::2].mean(2), atol=1e-5, rtol=0
+    )

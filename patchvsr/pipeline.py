@@ -417,7 +417,7 @@ class PatchVSRPipeline(DiffusionPipeline):
             result[:, :, start:stop] += done * weight.view(1, 1, -1, 1, 1)
 
         if self.config.get("steady_detail", False):
-            result = steady_detail(result, upscale_bicubic(lr, *out_hw).to(result.dtype))
+            result = steady_detail(result, upscale_bicubic(lr, *out_hw).to(result.dtype), lr)
         frames = video_to_frames(result) if output_type == "np" else result
         return PatchVSROutput(frames=frames, plan=plan)
 

@@ -47,7 +47,7 @@ def test_steady_detail_averages_detail_where_the_picture_stands_still():
     g = torch.Generator().manual_seed(0)
     still = (torch.rand(1, 3, 1, 24, 32, generator=g) * 1.6 - 0.8).expand(1, 3, 5, 24, 32)
     detail = 0.05 * torch.randn(1, 3, 5, 24, 32, generator=g)
-    out = steady_detail(still + detail, still)
+    out = steady_detail(still + detail, still, still)
     kept = out - still
     # the middle frame's detail is the mean of the 5 frames around it
     torch.testing.assert_close(kept[:, :, 2], detail.mean(2), atol=1e-5, rtol=0)
@@ -61,7 +61,7 @@ def test_steady_detail_leaves_a_changed_frame_its_own_detail():
     frames = (torch.rand(1, 3, 1, 24, 32, generator=g) * 0.5).repeat(1, 1, 3, 1, 1)
     frames[:, :, 1] -= 0.5  # a cut: 64 levels darker
     detail = 0.05 * torch.randn(1, 3, 3, 24, 32, generator=g)
-    out = steady_detail(frames + detail, frames)
+    out = steady_detail(frames + detail, frames, frames)
     torch.testing.assert_close(out[:, :, 1], (frames + detail)[:, :, 1], atol=1e-5, rtol=0)
     # the unchanged frames 0 and 2 share their detail
     torch.testing.assert_close(

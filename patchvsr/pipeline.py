@@ -40,7 +40,8 @@ from patchvsr.models.configs import PlanGeometry
 from patchvsr.models.prompt import PromptEmbedding
 from patchvsr.request import output_size, plan_for
 from patchvsr.step_layout import StepLayouts
-from patchvsr.temporal import clip_noise, plan_windows, steady_detail, window_weights
+from patchvsr.temporal import plan_windows, window_weights
+from patchvsr.temporal_detail import clip_noise, steady_detail
 from patchvsr.window import DenoiseSettings, Window
 
 # (done, total, what): denoising steps done over all windows of the call
@@ -82,8 +83,8 @@ class PatchVSRPipeline(DiffusionPipeline):
         global view; `window` frames per temporal window, consecutive ones sharing
         `window_overlap`; `default_steps` and `default_strength` what `__call__` runs when
         not told; `clip_noise` one noise field for the whole clip instead of fresh noise per
-        frame (`patchvsr.temporal.clip_noise`); `steady_detail` the added detail averaged
-        over time where the picture stands still (`patchvsr.temporal.steady_detail`)."""
+        frame (`patchvsr.temporal_detail.clip_noise`); `steady_detail` the added detail averaged
+        over time where the picture stands still (`patchvsr.temporal_detail.steady_detail`)."""
         super().__init__()
         self.register_modules(
             transformer=transformer, vae=vae, scheduler=scheduler, adapter=adapter, prompt=prompt

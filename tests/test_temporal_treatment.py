@@ -8,7 +8,7 @@ import torch
 from patchvsr.metrics import temporal_consistency
 from patchvsr.runtime import load_pipeline
 from patchvsr.serve.config import mini_installed
-from patchvsr.temporal import clip_noise, steady_detail
+from patchvsr.temporal_detail import clip_noise, steady_detail
 
 
 def test_clip_noise_is_one_field_held_over_the_frames():

@@ -83,8 +83,8 @@ class ModelConfig:
     scheduler_shift: float = 1.0
     steps: int = 2  # inference defaults written to the pipeline config
     strength: float = 0.5
-    clip_noise: bool = False  # one noise field per clip at inference (temporal.clip_noise)
-    steady_detail: bool = False  # detail averaged over still frames (temporal.steady_detail)
+    clip_noise: bool = False  # one noise field per clip at inference (temporal_detail.clip_noise)
+    steady_detail: bool = False  # detail averaged over still frames (temporal_detail.steady_detail)
 
 
 @dataclass

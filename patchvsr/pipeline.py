@@ -239,17 +239,24 @@ class PatchVSRPipeline(DiffusionPipeline):
 
     # -- one window -------------------------------------------------------------------------
 
+    def step_layouts(self, plan: PatchPlan, weight_mode: str = "paper") -> StepLayouts:
+        """Each step's plan in latent units and its weights on the latent canvas (a shifted
+        grid: one per step), built once for all windows of a call."""
+        factor = self.codec.spatial
+        return StepLayouts(plan, factor, weight_mode, self.device, self.transformer.dtype)
+
     def prepare_window(
-        self, lr: torch.Tensor, out_hw: tuple[int, int], plan: PatchPlan, run: DenoiseSettings
+        self,
+        lr: torch.Tensor,
+        out_hw: tuple[int, int],
+        layouts: StepLayouts,
+        run: DenoiseSettings,
     ) -> Window:
         """Encode a window's frames (1, 3, F, h, w) and set up its schedule."""
         dtype = self.transformer.dtype
+        plan = layouts.plan
         # 3. Upscale (bicubic), pad to the token lattice and the codec's frame rule, encode
         up, z_lr, glob = self.encode_inputs(lr, out_hw, (plan.height, plan.width))
-
-        # 4. Plan in latent units, weights on the latent canvas (a shifted grid: one per step)
-        layouts = StepLayouts(plan, self.codec.spatial, run.weight_mode, z_lr.device, dtype)
-        plan_latent, weights = layouts(0)
 
         # 5. Prepare latents: noise, the noise-augmented condition, the start point
         def randn(salt: int) -> torch.Tensor:
@@ -277,8 +284,7 @@ class PatchVSRPipeline(DiffusionPipeline):
             out_hw=out_hw,
             scale=location_scale(lr.shape[3:], out_hw),
             plan=plan,
-            plan_latent=plan_latent,
-            weights=weights,
+            layouts=layouts,
             upscaled=up,
             z_lr=z_lr,
             cond=cond,
@@ -287,7 +293,6 @@ class PatchVSRPipeline(DiffusionPipeline):
             timesteps=self.scheduler.timesteps[first:],
             residual=residual,
             batch_size=run.batch_size,
-            layouts=layouts if plan.scheme == "shifted" else None,
         )
 
     def step_patches(self, plan_latent: PatchPlan) -> list[int]:
@@ -296,13 +301,14 @@ class PatchVSRPipeline(DiffusionPipeline):
         token_hw = tuple(self.transformer.config.patch_size[1:])
         return parallel.patch_indices(plan_latent, token_hw)
 
-    def denoise_step(self, window: Window, t: torch.Tensor) -> torch.Tensor:
+    def denoise_step(self, window: Window, t: torch.Tensor, step: int) -> torch.Tensor:
         """One denoising step on the whole canvas: the global branch once, every patch of
-        `step_patches`, fused (`fusion.fuse_patches`), one scheduler step. Returns the new
-        latents (and leaves `window` as it was)."""
+        `step_patches` of step `step`'s layout (counted from the window's first step), fused
+        (`fusion.fuse_patches`), one scheduler step. Returns the new latents (and leaves
+        `window` as it was)."""
         dtype = window.latents.dtype
         t_batch = t.reshape(1).to(dtype)
-        plan_latent, weights = window.layout(t)
+        plan_latent, weights = window.layout(step)
         with self.model_precision():
             context = None
             if window.glob is not None:
@@ -398,12 +404,13 @@ class PatchVSRPipeline(DiffusionPipeline):
             )
         blend = window_weights(spans, num_frames)
         result = None
+        layouts = self.step_layouts(plan, weight_mode)
         for k, (start, stop) in enumerate(spans):
-            window = self.prepare_window(lr[:, :, start:stop], out_hw, plan, run)
+            window = self.prepare_window(lr[:, :, start:stop], out_hw, layouts, run)
             # 6. Denoising loop: every patch at every step, fused on one canvas
             total = len(window.timesteps)
             for i, t in enumerate(window.timesteps):
-                window.latents = self.denoise_step(window, t)
+                window.latents = self.denoise_step(window, t, i)
                 if progress is not None:
                     what = f"step {i + 1}/{total}, {len(plan.patches)} patches"
                     progress(k * total + i + 1, len(spans) * total, what)

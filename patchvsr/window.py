@@ -32,8 +32,7 @@ class Window:
     out_hw: tuple[int, int]  # the output (H, W), before the canvas's padding
     scale: float  # what the location encoding gets
     plan: PatchPlan  # pixels, on the padded canvas
-    plan_latent: PatchPlan  # the same in latent cells
-    weights: list[torch.Tensor]  # (h, w) per patch of `plan_latent`
+    layouts: StepLayouts  # each step's plan in latent cells and its weights
     upscaled: torch.Tensor  # (1, 3, F, H, W) bicubic upscale, the colour reference
     z_lr: torch.Tensor  # (1, C, f, Hl, Wl) its latent
     cond: torch.Tensor  # (1, C, f, Hl, Wl) noise-augmented condition latent
@@ -42,13 +41,9 @@ class Window:
     timesteps: torch.Tensor  # the steps still to run
     residual: bool  # the model predicts the residual over `z_lr`
     batch_size: int
-    layouts: StepLayouts | None = None  # per-step plans and weights of a shifted grid
 
-    def layout(self, t: torch.Tensor) -> tuple[PatchPlan, list[torch.Tensor]]:
-        """The plan (latent cells) and weights of the step at timestep `t`: the window's own,
-        or for a shifted grid that step's (its index counted from the first step this window
-        runs, so a one-step run is plain tiling)."""
-        if self.layouts is None:
-            return self.plan_latent, self.weights
-        step = int((self.timesteps == t).nonzero()[0, 0])
+    def layout(self, step: int) -> tuple[PatchPlan, list[torch.Tensor]]:
+        """The plan (latent cells) and weights of step `step`, counted from the first step
+        this window runs (so a one-step run of a shifted grid is plain tiling); every scheme
+        but "shifted" has one layout for all steps."""
         return self.layouts(step)

@@ -15,7 +15,6 @@ import torch
 from patchvsr.bench.flops import StepCounter, global_latent_shape, latent_shape, scheme_plan
 from patchvsr.bench.timing import clock
 from patchvsr.builders import build_wan_1_3b
-from patchvsr.grid import patch_weights
 from patchvsr.pipeline import PatchVSRPipeline
 from patchvsr.window import Window
 
@@ -46,7 +45,6 @@ def denoise_steps(
     each step and the peak GPU memory."""
     device, dtype = pipe.device, pipe.transformer.dtype
     plan = scheme_plan(pipe, out_hw, scheme)
-    plan_latent = plan.scaled(pipe.codec.spatial)
     gen = torch.Generator(device).manual_seed(0)
 
     def randn(shape: tuple) -> torch.Tensor:
@@ -59,8 +57,7 @@ def denoise_steps(
         out_hw=out_hw,
         scale=4.0,
         plan=plan,
-        plan_latent=plan_latent,
-        weights=[torch.from_numpy(w).to(device, dtype) for w in patch_weights(plan_latent)],
+        layouts=pipe.step_layouts(plan),
         upscaled=latents.new_empty(0),  # decoding is not timed
         z_lr=latents,
         cond=randn(latents.shape[1:]),
@@ -74,9 +71,9 @@ def denoise_steps(
         torch.cuda.reset_peak_memory_stats(device)
     seconds = []
     with torch.no_grad():
-        for t in window.timesteps:
+        for i, t in enumerate(window.timesteps):
             start = clock(device)
-            window.latents = pipe.denoise_step(window, t)
+            window.latents = pipe.denoise_step(window, t, i)
             seconds.append(clock(device) - start)
     peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
     return {

@@ -175,6 +175,15 @@ class PatchVSRPipeline(DiffusionPipeline):
         this model's geometry."""
         return plan_for(self.geometry, out_hw, *args, **options)
 
+    def scheme_for(
+        self, scheme: str | None = None, steps: int | None = None, strength: float | None = None
+    ) -> str:
+        """The grid scheme `__call__` runs: `scheme`, or without one `grid.default_scheme` of
+        the steps that run (None for `steps` and `strength`: the model's defaults)."""
+        steps = self.config.default_steps if steps is None else steps
+        strength = self.config.default_strength if strength is None else strength
+        return scheme or default_scheme(max(1, round(steps * strength)))
+
     def windows_for(self, num_frames: int) -> list[tuple[int, int]]:
         """The temporal windows [start, stop) a clip of `num_frames` is denoised in."""
         return plan_windows(num_frames, self.config.window, self.config.window_overlap)
@@ -384,7 +393,7 @@ class PatchVSRPipeline(DiffusionPipeline):
         lr = as_video(video).to(self.device)
         num_frames = lr.shape[2]
         out_hw = output_size(tuple(lr.shape[3:]), scale, size)
-        scheme = scheme or default_scheme(max(1, round(steps * strength)))
+        scheme = self.scheme_for(scheme, steps, strength)
         plan = self.plan_for(out_hw, patch_size, scheme, full_frame=full_frame)
         check_fits(self, plan, min(num_frames, self.config.window), batch_size or 1)
         run = DenoiseSettings(

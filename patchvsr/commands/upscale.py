@@ -26,6 +26,7 @@ from patchvsr.io.comparison import MODES
 from patchvsr.io.probe import probe
 from patchvsr.io.writer import DEFAULT_CODEC, DEFAULT_CRF
 from patchvsr.jobs import DEFAULT_MAX_OUTPUT_PIXELS, UpscaleJob, run_job, validate_job
+from patchvsr.parallel.runner import MODES as PARALLEL_MODES
 from patchvsr.parallel.runner import announce, follow, leading
 from patchvsr.request import DEFAULT_SCALE, Request, parse_size
 from patchvsr.upscalers import BASELINES, get_upscaler
@@ -114,7 +115,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--parallel",
         default="auto",
-        choices=["auto", "patches", "windows"],
+        choices=PARALLEL_MODES,
         help="under torchrun: share each step's patches or whole windows (auto: by clip length)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

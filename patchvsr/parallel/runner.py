@@ -57,7 +57,9 @@ def patch_balance(upscaler: Upscaler, out_hw: tuple[int, int], n: int) -> Balanc
     pipe = getattr(upscaler, "pipe", None)
     if pipe is None:
         return None
-    plan = pipe.plan_for(out_hw, getattr(upscaler, "patch_size", None))
+    # the scheme that runs (a shifted grid's every step has as many patches as its first)
+    scheme = pipe.scheme_for(upscaler.scheme, upscaler.steps, upscaler.strength)
+    plan = pipe.plan_for(out_hw, upscaler.patch_size, scheme)
     token_hw = tuple(pipe.transformer.config.patch_size[1:])
     return balance(patch_tokens(plan.scaled(pipe.codec.spatial), token_hw), n)
 

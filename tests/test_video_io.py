@@ -326,3 +326,22 @@ def test_shared_onepiece_clip_is_probed_exactly(shared_data):
     assert info.fps == pytest.approx(23.98, abs=0.01) and info.has_audio
     frames = read_frames(shared_data / "dove_demo" / "002.mp4", start=30)
     assert frames.shape == (2, 180, 318, 3)
+
+
+def test_the_header_guards_read_a_file_once_per_version(make_clip, monkeypatch):
+    """A job opens its input several times (probe, frame count, reader, audio); the guards
+    that read and demux its start run once, and again when the file changes."""
+    import os
+
+    from patchvsr.io import probe as probe_module
+
+    calls = []
+    monkeypatch.setattr(probe_module, "refuse_huge_headers", lambda path, _: calls.append(path))
+    clip = make_clip("guarded.mp4", frames=3)
+    for _ in range(3):
+        probe_module.open_input(clip).close()
+    assert len(calls) == 1
+    stat = os.stat(clip)
+    os.utime(clip, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # a new version
+    probe_module.open_input(clip).close()
+    assert len(calls) == 2

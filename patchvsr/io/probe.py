@@ -7,6 +7,7 @@ because the reader and the writers open files through the same door.
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from dataclasses import dataclass
@@ -169,9 +170,21 @@ def decoder_options(max_pixels: int) -> dict[str, str]:
     return {"max_pixels": str(max_pixels + max_pixels // 16)}
 
 
-def open_input(path: Path, max_pixels: int = MAX_INPUT_PIXELS) -> av.container.InputContainer:
+@functools.lru_cache(maxsize=64)
+def _guarded(path: str, size: int, mtime_ns: int, max_pixels: int) -> None:
+    """The header guards, run once per version of a file: a job opens its input several
+    times (probe, frame count, reader, audio), and the guards read and demux its start."""
     refuse_huge_streams(path, max_pixels)  # MPEG-TS and raw streams: the options come too late
     refuse_huge_headers(path, max_pixels)  # any container: avcC / hvcC, program streams
+
+
+def open_input(path: Path, max_pixels: int = MAX_INPUT_PIXELS) -> av.container.InputContainer:
+    try:
+        stat = os.stat(path)
+    except OSError:  # the guards and av.open say what is wrong with it
+        _guarded.__wrapped__(str(path), 0, 0, max_pixels)
+    else:
+        _guarded(str(path), stat.st_size, stat.st_mtime_ns, max_pixels)
     try:
         # The options reach the decoders that opening runs to read the stream parameters.
         return av.open(str(path), mode="r", options=decoder_options(max_pixels))

@@ -118,6 +118,13 @@ def test_codec_degrades_a_static_clip_without_flicker_in_the_settings():
     assert out is not None and out.shape == clip.shape
     spread = (out - out[:, :1]).abs().mean()
     assert spread < (out - D.h264(clip, 45)).abs().mean()
+    # compress_video encodes the whole clip once, at the one CRF it draws
+    settings = D.CodecSettings(mpeg4_prob=0.0)
+    drawn = D.compress_video(clip, np.random.default_rng(3), settings)
+    replay = np.random.default_rng(3)
+    replay.random()  # the codec choice
+    once = D.h264(clip, D.draw_int(replay, settings.h264_crf))
+    assert (drawn - once).abs().mean() < 1e-3
 
 
 def test_gaussian_kernel_is_normalised_and_anisotropic():

@@ -197,6 +197,11 @@ def h264(clip: torch.Tensor, crf: int) -> torch.Tensor | None:
     return video_codec(clip, "libx264", {"crf": str(int(crf)), "preset": "ultrafast"})
 
 
+def draw_int(rng: np.random.Generator, bounds: tuple[int, int]) -> int:
+    """A whole number drawn evenly from `bounds`, both ends included (a CRF, a quality)."""
+    return int(rng.integers(bounds[0], bounds[1] + 1))
+
+
 def mpeg4(clip: torch.Tensor, bits_per_pixel: float) -> torch.Tensor | None:
     """The clip through MPEG-4 Part 2 at `bits_per_pixel` per frame; None without PyAV."""
     _, _, h, w = clip.shape
@@ -212,8 +217,8 @@ def compress_video(
     if rng.random() < s.mpeg4_prob:
         out = mpeg4(clip, float(rng.uniform(*s.mpeg4_bpp)))
     else:
-        out = h264(clip, int(rng.integers(s.h264_crf[0], s.h264_crf[1] + 1)))
-    return out if out is not None else jpeg(clip, int(rng.integers(30, 91)))
+        out = h264(clip, draw_int(rng, s.h264_crf))
+    return out if out is not None else jpeg(clip, draw_int(rng, (30, 90)))
 
 
 def _stage(
@@ -257,9 +262,9 @@ def realistic(
     out = _to_lr(_stage(clip, lr_hw, rng, s), lr_hw, rng)
     compressed = None
     if rng.random() < s.h264_prob:
-        compressed = h264(out, int(rng.integers(s.h264_crf[0], s.h264_crf[1] + 1)))
+        compressed = h264(out, draw_int(rng, s.h264_crf))
     if compressed is None:
-        compressed = jpeg(out, int(rng.integers(s.jpeg_quality[0], s.jpeg_quality[1] + 1)))
+        compressed = jpeg(out, draw_int(rng, s.jpeg_quality))
     return compressed
 
 
@@ -269,10 +274,10 @@ def realistic2(clip: torch.Tensor, scale: int, rng: np.random.Generator) -> torc
     lr_hw = _lr_size(clip, scale)
     first = RealisticSettings(resize_range=(1.0, 2.0))  # stage one stays above the LR size
     out = _stage(clip, lr_hw, rng, first).clamp(-1, 1)
-    out = jpeg(out, int(rng.integers(first.jpeg_quality[0], first.jpeg_quality[1] + 1)))
+    out = jpeg(out, draw_int(rng, first.jpeg_quality))
     out = _to_lr(_stage(out, lr_hw, rng, SECOND_STAGE), lr_hw, rng)
     if rng.random() < 0.3:
-        return jpeg(out, int(rng.integers(*SECOND_STAGE.jpeg_quality)))
+        return jpeg(out, draw_int(rng, SECOND_STAGE.jpeg_quality))
     return compress_video(out, rng)
 
 

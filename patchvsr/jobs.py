@@ -298,7 +298,7 @@ def _upscale_windows(
     """Upscale the windows `todo`, in order, saving each. The bar counts the clip's frames:
     a window adds the frames no earlier window covered, so overlaps are not counted twice."""
     out_h, out_w = job.out_size
-    covered = {f for k, (s, e) in enumerate(spans) if k not in todo for f in range(s, e)}
+    covered = frames_done(spans, todo)
     with (
         progress_bar(job.quiet, total=info.num_frames, initial=len(covered), unit="frame") as bar,
         VideoReader(job.input, info=info) as reader,
@@ -326,15 +326,32 @@ def _upscale_windows(
             bar.set_postfix_str(current["label"])
             progress(0, 1, "starting")
             result = upscaler.upscale(frames, (out_h, out_w), seed=job.seed + k, progress=progress)
-            expected = (len(frames), out_h, out_w, 3)
-            if result.shape != expected or result.dtype != np.uint8:
-                raise RuntimeError(
-                    f"{upscaler.name} returned {result.shape} {result.dtype}, "
-                    f"expected {expected} uint8"
-                )
-            work.save(k, spans[k], result, pts)
+            save_window(work, k, spans[k], result, pts, job.out_size, upscaler.name)
             covered.update(range(start, stop))
             progress(1, 1, "done")
+
+
+def frames_done(spans: list[tuple[int, int]], todo: list[int]) -> set[int]:
+    """The frames the windows not in `todo` cover: what a resumed job's bar starts from."""
+    return {f for k, (s, e) in enumerate(spans) if k not in todo for f in range(s, e)}
+
+
+def save_window(
+    work: WorkFolder,
+    k: int,
+    span: tuple[int, int],
+    result: np.ndarray | None,
+    pts,
+    out_hw: tuple[int, int],
+    source: str,
+) -> None:
+    """Keep window `k`'s result in the work folder, after checking it is what the job asked
+    `source` (the upscaler, or the process that ran it) for."""
+    expected = (span[1] - span[0], *out_hw, 3)
+    if result is None or result.shape != expected or result.dtype != np.uint8:
+        got = "nothing" if result is None else f"{result.shape} {result.dtype}"
+        raise RuntimeError(f"{source} returned {got} for window {k}, expected {expected} uint8")
+    work.save(k, span, result, pts)
 
 
 __all__ = [
@@ -344,9 +361,11 @@ __all__ = [
     "JobStopped",
     "UpscaleJob",
     "WorkFolder",
+    "frames_done",
     "input_windows",
     "progress_bar",
     "run_job",
+    "save_window",
     "validate_job",
     "work_dir_for",
 ]

@@ -27,12 +27,10 @@ import contextlib
 import sys
 from collections.abc import Callable, Iterator
 
-import numpy as np
-
 from patchvsr.errors import PatchVSRError
 from patchvsr.io.probe import VideoInfo
 from patchvsr.io.reader import VideoReader
-from patchvsr.jobs import UpscaleJob, input_windows, progress_bar
+from patchvsr.jobs import UpscaleJob, frames_done, input_windows, progress_bar, save_window
 from patchvsr.parallel.balance import Balance, balance, choose_mode, patch_tokens, window_rounds
 from patchvsr.parallel.group import (
     Group,
@@ -106,7 +104,7 @@ def lead_windows(
     mode, line = pick_mode(job.parallel, upscaler, out_hw, len(todo), group.world)
     print(f"parallel: {line}", file=sys.stderr)  # even with --quiet: what ran, in the log
     # The bar counts the clip's frames, each once (overlaps are not counted twice).
-    covered = {f for k, (s, e) in enumerate(spans) if k not in todo for f in range(s, e)}
+    covered = frames_done(spans, todo)
     group.started = True
     with (
         progress_bar(job.quiet, total=info.num_frames, initial=len(covered), unit="frame") as bar,
@@ -118,7 +116,7 @@ def lead_windows(
             bar.set_postfix_str(f"{what} ({done}/{count})", refresh=False)
 
         def saved(k: int, result, pts) -> None:
-            _save(work, k, spans[k], result, pts, out_hw)
+            save_window(work, k, spans[k], result, pts, out_hw, f"{upscaler.name} (parallel)")
             covered.update(range(*spans[k]))
             bar.update(len(covered) - bar.n)
 
@@ -143,14 +141,6 @@ def lead_windows(
                 for (k, _, pts), result in zip(batch, results, strict=False):
                     saved(k, result, pts)
     broadcast(("done", None), group, "the end of the upscale phase")
-
-
-def _save(work: WorkFolder, k, span, result, pts, out_hw) -> None:
-    expected = (span[1] - span[0], *out_hw, 3)
-    if result is None or result.shape != expected or result.dtype != np.uint8:
-        got = "nothing" if result is None else f"{result.shape} {result.dtype}"
-        raise RuntimeError(f"window {k} came back as {got}, expected {expected} uint8")
-    work.save(k, span, result, pts)
 
 
 def follow(group: Group, load: Callable[[dict], Upscaler]) -> int:

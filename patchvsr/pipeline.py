@@ -78,13 +78,17 @@ class PatchVSRPipeline(DiffusionPipeline):
         default_strength: float = 1.0,
         clip_noise: bool = False,
         steady_detail: bool = False,
+        default_patch_size: int | None = None,
+        default_scheme: str | None = None,
     ) -> None:
         """`base_size`: the base model's training resolution, the size of patches and of the
         global view; `window` frames per temporal window, consecutive ones sharing
         `window_overlap`; `default_steps` and `default_strength` what `__call__` runs when
         not told; `clip_noise` one noise field for the whole clip instead of fresh noise per
         frame (`patchvsr.temporal_detail.clip_noise`); `steady_detail` the added detail averaged
-        over time where the picture stands still (`patchvsr.temporal_detail.steady_detail`)."""
+        over time where the picture stands still (`patchvsr.temporal_detail.steady_detail`);
+        `default_patch_size` the patch size run when not told (None: `base_size`) and
+        `default_scheme` the grid (None: `grid.default_scheme` of the steps that run)."""
         super().__init__()
         self.register_modules(
             transformer=transformer, vae=vae, scheduler=scheduler, adapter=adapter, prompt=prompt
@@ -97,6 +101,8 @@ class PatchVSRPipeline(DiffusionPipeline):
             default_strength=default_strength,
             clip_noise=clip_noise,
             steady_detail=steady_detail,
+            default_patch_size=default_patch_size,
+            default_scheme=default_scheme,
         )
         self._model: PatchVSRTransformer | None = None
         self.bf16_matmuls = False  # see `enable_bf16_matmuls`
@@ -167,22 +173,35 @@ class PatchVSRPipeline(DiffusionPipeline):
 
     @property
     def geometry(self) -> PlanGeometry:
-        return PlanGeometry(self.config.base_size, self.align)
+        patch = self.config.get("default_patch_size")  # absent from older folders
+        return PlanGeometry(self.config.base_size, self.align, patch)
 
-    def plan_for(self, out_hw: tuple[int, int], *args, **options) -> PatchPlan:
+    def plan_for(
+        self,
+        out_hw: tuple[int, int],
+        patch_size: int | None = None,
+        scheme: str | None = None,
+        overlap: float | None = None,
+        full_frame: bool = False,
+    ) -> PatchPlan:
         """The patch plan (pixels, on the padded frame) `__call__` runs for an output of
-        `out_hw`: `patchvsr.request.plan_for` (patch_size, scheme, overlap, full_frame) with
-        this model's geometry."""
-        return plan_for(self.geometry, out_hw, *args, **options)
+        `out_hw` with these settings: `patchvsr.request.plan_for` with this model's geometry.
+        None for `patch_size` and `scheme`: the model's own (`geometry.default_patch`, and
+        `scheme_for` at its default steps)."""
+        scheme = self.scheme_for(scheme)
+        return plan_for(self.geometry, out_hw, patch_size, scheme, overlap, full_frame)
 
     def scheme_for(
         self, scheme: str | None = None, steps: int | None = None, strength: float | None = None
     ) -> str:
-        """The grid scheme `__call__` runs: `scheme`, or without one `grid.default_scheme` of
-        the steps that run (None for `steps` and `strength`: the model's defaults)."""
+        """The grid scheme `__call__` runs: `scheme`, else the model's `default_scheme`, else
+        `grid.default_scheme` of the steps that run (None for `steps` and `strength`: the
+        model's defaults)."""
+        if scheme or self.config.get("default_scheme"):
+            return scheme or self.config.default_scheme
         steps = self.config.default_steps if steps is None else steps
         strength = self.config.default_strength if strength is None else strength
-        return scheme or default_scheme(max(1, round(steps * strength)))
+        return default_scheme(max(1, round(steps * strength)))
 
     def windows_for(self, num_frames: int) -> list[tuple[int, int]]:
         """The temporal windows [start, stop) a clip of `num_frames` is denoised in."""
@@ -375,8 +394,8 @@ class PatchVSRPipeline(DiffusionPipeline):
         `strength` 1.0 starts from pure noise (the full schedule); lower values start from the
         noised low-resolution latent and run only the last `strength` of the steps.
         `full_frame` runs the model once on the whole canvas instead of patch by patch (the
-        baseline the paper improves on; same model, for comparisons). `scheme` None takes
-        `grid.default_scheme` of the steps that run."""
+        baseline the paper improves on; same model, for comparisons). `scheme` and
+        `patch_size` None take the model's own (`scheme_for`, `geometry.default_patch`)."""
         # 1. Check inputs
         steps = self.config.default_steps if num_inference_steps is None else num_inference_steps
         strength = self.config.default_strength if strength is None else strength

@@ -171,7 +171,8 @@ def plan_for(
     as the padded frame (the baseline the paper improves on).
 
     A patch asked for explicitly and larger than the output on *both* sides is refused: one
-    patch would cover the whole frame. The model's own size is always taken (small outputs)."""
+    patch would cover the whole frame. The model's own size (`geometry.default_patch`) is
+    always taken (small outputs)."""
     align = geometry.align
     height, width = out_hw
     padded_h, padded_w = -(-height // align) * align, -(-width // align) * align
@@ -188,7 +189,7 @@ def plan_for(
                 f"{{}} {patch_size} is bigger than the whole {width}x{height} output; use one "
                 f"of at most {max(height, width) // align * align} or a larger output",
             )
-    patch = patch_size or geometry.base_size
+    patch = patch_size or geometry.default_patch
     overlap = DEFAULT_OVERLAP if overlap is None else overlap
     try:
         return plan_patches(padded_h, padded_w, patch, scheme, overlap, align=align)

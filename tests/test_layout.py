@@ -68,7 +68,7 @@ def test_explore_plan_and_the_pipeline_make_the_same_plan_at_1080p(capsys):
     assert main(["plan", "--in-size", "480x270", "--scale", "4", "--patch", "512", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     pipe = build_wan_1_3b("meta", torch.float32, with_vae=False)
-    pipeline = pipe.plan_for((1080, 1920), 512)
+    pipeline = pipe.plan_for((1080, 1920), 512, "paper")
     assert (explore.height, explore.width) == (pipeline.height, pipeline.width) == (1088, 1920)
     assert printed["canvas_size"] == [1088, 1920] and printed["out_size"] == [1080, 1920]
     boxes = [list(p.box) for p in pipeline.patches]
@@ -76,7 +76,9 @@ def test_explore_plan_and_the_pipeline_make_the_same_plan_at_1080p(capsys):
     assert [p["box"] for p in printed["patches"]] == boxes
     # the model's own patch size: what `upscale` runs when --patch is not given
     request = Request.make((270, 480), scale=4)
-    assert plan_request(geometry_for("wan2.1-1.3b"), request) == pipe.plan_for((1080, 1920))
+    assert plan_request(geometry_for("wan2.1-1.3b"), request) == pipe.plan_for(
+        (1080, 1920), scheme="paper"
+    )
 
 
 def test_the_pipeline_runs_the_plan_that_plan_for_gives():
@@ -84,12 +86,15 @@ def test_the_pipeline_runs_the_plan_that_plan_for_gives():
 
     pipe = build_tiny()
     clip = np.random.default_rng(0).integers(0, 255, (2, 23, 37, 3), dtype=np.uint8)
+    # At the model's own settings (4 steps: the shifted grid) and at others.
+    out = pipe(clip, size=(70, 110))
+    assert out.plan.scheme == "shifted"
+    request = Request.make((23, 37), size=(70, 110), scheme="shifted")
+    assert out.plan == pipe.plan_for((70, 110)) == plan_request(geometry_for("tiny"), request)
     out = pipe(clip, size=(70, 110), num_inference_steps=1)
-    assert (
-        out.plan
-        == pipe.plan_for((70, 110))
-        == plan_request(geometry_for("tiny"), Request.make((23, 37), size=(70, 110)))
-    )
+    request = Request.make((23, 37), size=(70, 110))
+    assert out.plan == pipe.plan_for((70, 110), scheme="paper")
+    assert out.plan == plan_request(geometry_for("tiny"), request)
     assert (out.plan.height, out.plan.width) == (80, 112)  # padded to 16 px
 
 
@@ -114,7 +119,7 @@ def test_the_location_encoding_gets_one_scale_for_a_non_square_resize(monkeypatc
     with pytest.raises(_Seen):
         pipe(clip, size=(564, 1000), num_inference_steps=1, batch_size=1)
     assert seen["scale"] == location_scale((141, 250), (564, 1000))
-    plan = pipe.plan_for((564, 1000))
+    plan = pipe.plan_for((564, 1000), scheme="paper")  # what one step runs
     first = plan.scaled(pipe.codec.spatial)
     expected = normalized_box(first.patches[0], first.height, first.width)
     assert tuple(seen["boxes"][0].tolist()) == pytest.approx(expected)

@@ -66,7 +66,7 @@ def test_fusing_identical_predictions_reproduces_them(pipe):
         def forward(self, latents, *args, **kwargs):
             return latents
 
-    plan = pipe.plan_for((96, 160), 32).scaled(8)
+    plan = pipe.plan_for((96, 160), 32, "paper").scaled(8)
     assert len(plan.aux) > 0
     weights = [torch.from_numpy(w).float() for w in patch_weights(plan, "paper")]
     canvas = torch.randn(1, 4, 3, plan.height, plan.width, generator=_gen())

@@ -23,8 +23,10 @@ PLAN_MODEL = "wan2.1-1.3b"
 
 def add_scheme_option(parser: argparse.ArgumentParser, default: str | None) -> None:
     """--scheme, as `plan`, `viz` and `upscale` take it (checked by `Request.make`); a default
-    of None stands for the model's own (`grid.default_scheme` of the steps that run)."""
-    default_text = default or "the model's: shifted from 2 steps on, paper at 1"
+    of None stands for the model's own (`PatchVSRPipeline.scheme_for`)."""
+    default_text = default or (
+        "the model's own: mini's is shifted; else shifted from 2 steps on, paper at 1"
+    )
     parser.add_argument(
         "--scheme",
         default=default,
@@ -47,7 +49,7 @@ def add_plan_options(parser: argparse.ArgumentParser) -> None:
         type=int,
         metavar="P",
         help="patch size in output pixels, a multiple of the model's 16 (default: the model's "
-        "own, 512 for the 1.3B); refused if bigger than the output on both sides",
+        "own: 512 for the 1.3B, 256 for mini); refused if bigger than the output on both sides",
     )
     add_scheme_option(parser, "paper")
     parser.add_argument(

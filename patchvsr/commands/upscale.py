@@ -62,7 +62,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--patch",
         type=int,
         default=None,
-        help="patch size in output pixels (default: the model's own base size, 512 for wan2.1-1.3b)",
+        help="patch size in output pixels (default: the model's own; 256 for mini, 512 for "
+        "wan2.1-1.3b)",
     )
     add_scheme_option(p, None)
     p.add_argument("--seed", type=int, default=0, help="random seed (window k uses seed + k)")

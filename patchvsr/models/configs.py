@@ -83,11 +83,17 @@ def tiny_adapter_config(transformer_config) -> dict:
 
 @dataclass(frozen=True)
 class PlanGeometry:
-    """What a patch plan needs to know of a model: its base size (pixels) and the pixels per
-    transformer token (`align`): patch edges and the padded frame sit on that lattice."""
+    """What a patch plan needs to know of a model: its base size (pixels), the pixels per
+    transformer token (`align`: patch edges and the padded frame sit on that lattice) and the
+    patch size it runs when not told (`patch_size`; None: the base size)."""
 
     base_size: int
     align: int
+    patch_size: int | None = None
+
+    @property
+    def default_patch(self) -> int:
+        return self.patch_size or self.base_size
 
 
 def _vae_spatial(vae_config: dict) -> int:
@@ -109,8 +115,11 @@ def _vae_spatial(vae_config: dict) -> int:
     return LatentCodec(vae).spatial
 
 
-def geometry_from_configs(transformer: dict, vae: dict, base_size: int) -> PlanGeometry:
-    return PlanGeometry(base_size, _vae_spatial(vae) * int(transformer.get("patch_size")[1]))
+def geometry_from_configs(
+    transformer: dict, vae: dict, base_size: int, patch_size: int | None = None
+) -> PlanGeometry:
+    align = _vae_spatial(vae) * int(transformer.get("patch_size")[1])
+    return PlanGeometry(base_size, align, patch_size)
 
 
 def geometry_for(model: str) -> PlanGeometry:
@@ -132,4 +141,5 @@ def geometry_for(model: str) -> PlanGeometry:
 
     index = read("model_index.json")
     base = index.get("base_size", WAN_SETTINGS["base_size"])  # a hub Wan folder: the 1.3B's
-    return geometry_from_configs(read("transformer/config.json"), read("vae/config.json"), base)
+    transformer, vae = read("transformer/config.json"), read("vae/config.json")
+    return geometry_from_configs(transformer, vae, base, index.get("default_patch_size"))

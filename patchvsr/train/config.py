@@ -27,6 +27,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from patchvsr.errors import PatchVSRError
+from patchvsr.grid import SCHEMES
 from patchvsr.train.degrade import KINDS
 
 
@@ -85,6 +86,8 @@ class ModelConfig:
     strength: float = 0.5
     clip_noise: bool = False  # one noise field per clip at inference (temporal_detail.clip_noise)
     steady_detail: bool = False  # detail averaged over still frames (temporal_detail.steady_detail)
+    inference_patch: int = 0  # patch size at inference when not told (0: base_size)
+    scheme: str = ""  # grid at inference when not told ("": grid.default_scheme of the steps)
 
 
 @dataclass
@@ -241,6 +244,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise _fail("model.window_overlap", f"must be in [0, model.window), got {m.window_overlap}")
     if not 0 < m.strength <= 1:
         raise _fail("model.strength", f"must be in (0, 1], got {m.strength}")
+    if m.scheme:
+        _choice("model.scheme", m.scheme, SCHEMES)
     if not 0 <= m.cond_noise_timestep < 1000:
         raise _fail(
             "model.cond_noise_timestep", f"must be in [0, 1000), got {m.cond_noise_timestep}"
@@ -256,6 +261,11 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if d.patch % align:
         raise _fail(
             "data.patch", f"({d.patch}) must be a multiple of the model's token size {align}"
+        )
+    if m.inference_patch < 0 or m.inference_patch % align:
+        raise _fail(
+            "model.inference_patch",
+            f"({m.inference_patch}) must be 0 or a multiple of the model's token size {align}",
         )
     if not d.scales or not all(isinstance(k, int) and k >= 1 for k in d.scales):
         raise _fail("data.scales", f"must be a list of integer scale factors >= 1, got {d.scales}")

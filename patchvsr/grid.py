@@ -156,7 +156,7 @@ class PatchPlan:
         elif self.scheme == "sliding":
             lines.append(f"overlap       {self.overlap:.0%}")
         elif self.scheme == "shifted":
-            offsets = ", ".join(f"{dx:+d}" for _, dx in shift_offsets(self, 4))
+            offsets = ", ".join(f"{step.offset[1]:+d}" for step in step_plans(self, 4))
             lines.append(f"seam shift    x offsets of steps 1-4: {offsets} (y alike)")
         lines.append(
             f"evaluations   {self.evaluations_per_step} model evaluations per denoising step"
@@ -290,7 +290,8 @@ def default_scheme(steps: int) -> str:
     """The scheme a run of `steps` denoising steps uses unless told otherwise. From two steps
     on, the shifted grid: measured on PatchVSR-mini at 4 steps it leaves no more seam than the
     paper's grid (README, Performance) at a third of the evaluations. At one step it would be
-    plain tiling, so one-step runs keep the paper's seam patches."""
+    plain tiling, so one-step runs keep the paper's seam patches. A model may name its own
+    (`default_scheme` in its config, see `PatchVSRPipeline.scheme_for`)."""
     return "shifted" if steps >= 2 else "paper"
 
 
@@ -319,16 +320,15 @@ def step_plans(plan: PatchPlan, steps: int) -> list[PatchPlan]:
 SHIFT_STEPS_COUNTED = 8
 
 
+def counted_steps(plan: PatchPlan) -> list[PatchPlan]:
+    """The distinct step plans of a plan's first `SHIFT_STEPS_COUNTED` steps: what its cost
+    and memory bounds are taken over (the plan alone for every scheme but "shifted")."""
+    return list({p.offset: p for p in step_plans(plan, SHIFT_STEPS_COUNTED)}.values())
+
+
 def heaviest_step(plan: PatchPlan, patch_cost: Callable[[Patch], float]) -> PatchPlan:
-    """The step plan whose patches cost the most by `patch_cost` (the plan itself for every
-    scheme but "shifted", whose steps differ in patch sizes)."""
-    layouts = {p.offset: p for p in step_plans(plan, SHIFT_STEPS_COUNTED)}.values()
-    return max(layouts, key=lambda q: sum(patch_cost(p) for p in q.patches))
-
-
-def shift_offsets(plan: PatchPlan, steps: int) -> list[tuple[int, int]]:
-    """(dy, dx) seam offsets of the first `steps` steps of a plan."""
-    return [step_plan(plan, i).offset for i in range(steps)]
+    """The counted step plan whose patches cost the most by `patch_cost`."""
+    return max(counted_steps(plan), key=lambda q: sum(patch_cost(p) for p in q.patches))
 
 
 # --- weights -------------------------------------------------------------------------------
@@ -406,12 +406,12 @@ __all__ = [
     "base_spans",
     "coverage",
     "default_scheme",
+    "counted_steps",
     "heaviest_step",
     "patch_weight",
     "patch_weights",
     "plan_patches",
     "shift_fraction",
-    "shift_offsets",
     "step_plan",
     "step_plans",
     "validate_patch_size",

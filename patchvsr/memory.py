@@ -12,7 +12,7 @@ import math
 import torch
 
 from patchvsr.errors import PatchVSRError
-from patchvsr.grid import SHIFT_STEPS_COUNTED, PatchPlan, step_plans
+from patchvsr.grid import PatchPlan, counted_steps
 
 
 def available_bytes(device: torch.device | str) -> int:
@@ -41,7 +41,7 @@ def _tokens(pipe, height: int, width: int, frames: int) -> int:
 def patch_activation_bytes(pipe, plan: PatchPlan, frames: int) -> int:
     """Peak activation bytes of one patch through one block (inference keeps one block's).
     Sized by the largest patch of any step: a shifted grid's steps differ in patch sizes."""
-    patches = (p for step in step_plans(plan, SHIFT_STEPS_COUNTED) for p in step.patches)
+    patches = (p for step in counted_steps(plan) for p in step.patches)
     largest = max(patches, key=lambda p: p.height * p.width)
     tokens = _tokens(pipe, largest.height, largest.width, frames)
     cfg = pipe.transformer.config

@@ -7,6 +7,7 @@ streams with `with_frame_size`.
 
 from __future__ import annotations
 
+from patchvsr.io.container_guard import map_sps_units
 from patchvsr.io.stream_guard import annexb_nals, h264_sps_size, hevc_sps_size, unescape
 
 
@@ -49,36 +50,11 @@ def sps_with_size(nal: bytes, codec: str, width: int, height: int) -> bytes:
     return nal[:header] + _escape(payload)
 
 
-def _record_with_frame_size(record: bytes, codec: str, width: int, height: int) -> bytes:
-    """An avcC / hvcC configuration record with every SPS rewritten (its header kept)."""
-
-    def units(at: int, count: int, rewrite: bool) -> tuple[bytearray, int]:
-        out = bytearray()
-        for _ in range(count):
-            length = int.from_bytes(record[at : at + 2], "big")
-            unit = record[at + 2 : at + 2 + length]
-            at += 2 + length
-            unit = sps_with_size(unit, codec, width, height) if rewrite else unit
-            out += len(unit).to_bytes(2, "big") + unit
-        return out, at
-
-    if codec == "h264":
-        sps, at = units(6, record[5] & 0x1F, True)
-        return record[:6] + sps + record[at:]
-    out, at = bytearray(record[:23]), 23
-    for _ in range(record[22]):
-        kind, count = record[at] & 0x3F, int.from_bytes(record[at + 1 : at + 3], "big")
-        array, end = units(at + 3, count, kind == 33)
-        out += record[at : at + 3] + array
-        at = end
-    return bytes(out + record[at:])
-
-
 def with_frame_size(stream: bytes, codec: str, width: int, height: int) -> bytes:
     """An Annex-B `stream`, or an avcC / hvcC configuration record (MP4 and Matroska keep the
     parameter sets there), with every SPS rewritten to declare `width` x `height`."""
     if stream[:1] == b"\x01":  # a record; an Annex-B stream starts with a start code
-        return _record_with_frame_size(stream, codec, width, height)
+        return map_sps_units(codec, stream, lambda unit: sps_with_size(unit, codec, width, height))
     out = bytearray()
     for nal in annexb_nals(stream):
         is_sps = nal and (nal[0] & 0x1F == 7 if codec == "h264" else (nal[0] >> 1) & 0x3F == 33)

@@ -14,7 +14,7 @@ hvcC records, in Annex-B extradata, in the first packets) is parsed for its size
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import av
@@ -28,35 +28,53 @@ FIRST_PACKETS = 16  # per stream: in-band parameter sets (avc3 / hev1, program s
 _SPS_ARRAY = 33  # HEVC NAL unit type of an hvcC array that holds SPS units
 
 
-def _records(data: bytes, at: int, count: int) -> tuple[list[bytes], int]:
-    """`count` units stored as (16-bit length, bytes) from `at`, and where they end."""
-    units = []
-    for _ in range(count):
-        length = int.from_bytes(data[at : at + 2], "big")
-        unit = data[at + 2 : at + 2 + length]
-        at += 2 + length
-        if len(unit) < length:
-            break  # cut short
-        units.append(unit)
-    return units, at
+def map_sps_units(codec: str, record: bytes, replace: Callable[[bytes], bytes]) -> bytes:
+    """Walk an avcC (H.264) or hvcC (HEVC) configuration record: every SPS unit goes through
+    `replace`, and the record comes back rebuilt around what it returns (other units and the
+    header as they were). A record cut short ends the walk; its rest is kept as it is. The one
+    reader of the record layout: the guard collects the units with it, the fuzzer rewrites
+    them (`patchvsr.fuzz.sps`)."""
+
+    def units(at: int, count: int, sps: bool) -> tuple[bytearray, int, bool]:
+        """`count` units stored as (16-bit length, bytes) from `at`: rebuilt, where they end,
+        and whether all were whole."""
+        out = bytearray()
+        for _ in range(count):
+            length = int.from_bytes(record[at : at + 2], "big")
+            unit = record[at + 2 : at + 2 + length]
+            if len(unit) < length:
+                return out, at, False
+            unit = replace(unit) if sps else unit
+            out += len(unit).to_bytes(2, "big") + unit
+            at += 2 + length
+        return out, at, True
+
+    if codec == "h264" and len(record) >= 7:
+        body, at, _ = units(6, record[5] & 0x1F, True)
+        return bytes(record[:6] + body + record[at:])
+    if codec == "hevc" and len(record) >= 23:
+        out, at = bytearray(record[:23]), 23
+        for _ in range(record[22]):
+            if at + 3 > len(record):
+                break
+            kind, count = record[at] & 0x3F, int.from_bytes(record[at + 1 : at + 3], "big")
+            body, end, whole = units(at + 3, count, kind == _SPS_ARRAY)
+            out += record[at : at + 3] + body
+            at = end
+            if not whole:
+                break
+        return bytes(out + record[at:])
+    return bytes(record)
 
 
 def config_record_units(codec: str, extradata: bytes) -> tuple[list[bytes], int]:
     """The SPS units of an avcC (H.264) or hvcC (HEVC) configuration record, and the size in
     bytes of the length field before each unit in the stream's packets."""
     units: list[bytes] = []
+    map_sps_units(codec, extradata, lambda unit: units.append(unit) or unit)
     if codec == "h264" and len(extradata) >= 7:
-        units, _ = _records(extradata, 6, extradata[5] & 0x1F)
         return units, (extradata[4] & 3) + 1
     if codec == "hevc" and len(extradata) >= 23:
-        at = 23
-        for _ in range(extradata[22]):
-            if at + 3 > len(extradata):
-                break
-            kind, count = extradata[at] & 0x3F, int.from_bytes(extradata[at + 1 : at + 3], "big")
-            array, at = _records(extradata, at + 3, count)
-            if kind == _SPS_ARRAY:
-                units += array
         return units, (extradata[21] & 3) + 1
     return units, 4
 
@@ -137,5 +155,6 @@ __all__ = [
     "config_record_units",
     "header_sizes",
     "length_prefixed_nals",
+    "map_sps_units",
     "refuse_huge_headers",
 ]

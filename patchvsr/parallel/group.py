@@ -58,7 +58,6 @@ class Group:
 
     rank: int
     world: int
-    local_rank: int
     backend: str
     control: object
     timeout: datetime.timedelta
@@ -126,7 +125,6 @@ def current(force: bool = False) -> Group | None:
         _group = Group(
             rank=dist.get_rank(),
             world=dist.get_world_size(),
-            local_rank=int(os.environ.get("LOCAL_RANK", "0")),
             backend=backend,
             control=control,
             timeout=timeout,

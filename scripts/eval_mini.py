@@ -17,7 +17,9 @@ every frame of every item), the gain over bicubic, and for clips the temporal co
 against the ground truth (lower is better; bicubic's is the bar). Real-ESRGAN
 (realesr-animevideov3, `scripts/realesrgan_reference.py`) runs on the first
 `--reference-frames` frames of each item only (it is slow on a CPU); its row compares it with
-bicubic on those same frames. It is skipped, with a note, where it is not installed.
+bicubic on those same frames. It is skipped, with a note, where it is not installed. Seams:
+each model's added detail (output minus bicubic) jumps across its base patches' edges by this
+much more than across the token lines halfway between them (`EdgeJumps`; 1.0: no seams).
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import realesrgan_reference  # noqa: E402
 
 from patchvsr.frames import upscale_bicubic  # noqa: E402
-from patchvsr.metrics import psnr_y, ssim_y, temporal_consistency  # noqa: E402
+from patchvsr.grid import PatchPlan  # noqa: E402
+from patchvsr.metrics import SeamStats, psnr_y, seam_lines, ssim_y, temporal_consistency  # noqa: E402
 from patchvsr.models.configs import MINI_DIR  # noqa: E402
 from patchvsr.pipeline import PatchVSRPipeline  # noqa: E402
 from patchvsr.train.degrade import downscale, from_uint8, h264, to_uint8  # noqa: E402
@@ -97,9 +100,31 @@ def _scores(out: np.ndarray, hr: np.ndarray) -> list[float]:
     return [psnr_y(out, hr), ssim_y(out, hr), tc]
 
 
+class EdgeJumps:
+    """How much a model's added detail (output minus bicubic) jumps across its patch edges,
+    over how much it jumps across the token lines halfway between them. Mini's detail is made
+    per 16-pixel token, so it jumps at every token line; 1.0 means the patch edges add nothing
+    to that (no seams)."""
+
+    def __init__(self) -> None:
+        self.edges, self.middles = SeamStats(), SeamStats()
+
+    def add(self, out: np.ndarray, up: np.ndarray, plan: PatchPlan) -> None:
+        detail = out.astype(np.float64) - up.astype(np.float64)
+        ys, xs = seam_lines(plan)
+        half = plan.patch_size // 2 // plan.align * plan.align
+        self.edges.add(detail, ys, xs)
+        self.middles.add(detail, [y - half for y in ys], [x - half for x in xs])
+
+    def ratio(self) -> float:
+        return self.edges.score() / self.middles.score()
+
+
 def evaluate(models, items, condition, settings, seed, reference, ref_frames) -> dict:
-    """Mean (PSNR, SSIM, TC) per method, and the outputs of the first item for a figure."""
+    """Mean (PSNR, SSIM, TC) per method, each model's patch-edge jumps (`EdgeJumps`), and the
+    outputs of the first item for a figure."""
     rows: dict[str, list] = {"bicubic": []}
+    jumps: dict[str, EdgeJumps] = {}
     ref_rows: dict[str, list] = {"bicubic": [], "Real-ESRGAN": []}
     figure: dict[str, np.ndarray] = {}
     for index, (_, hr) in enumerate(items):
@@ -108,13 +133,17 @@ def evaluate(models, items, condition, settings, seed, reference, ref_frames) ->
         for label, pipe in models.items():
             for steps, strength in settings:
                 key = label if len(settings) == 1 else f"{label} {steps}:{strength}"
-                outputs[key] = pipe(
+                result = pipe(
                     lr,
                     scale=SCALE,
                     num_inference_steps=steps,
                     strength=strength,
                     generator=torch.Generator().manual_seed(seed),
-                ).frames
+                )
+                outputs[key] = result.frames
+                jumps.setdefault(key, EdgeJumps()).add(
+                    result.frames, outputs["bicubic"], result.plan
+                )
         for key, out in outputs.items():
             rows.setdefault(key, []).append(_scores(out, hr))
         if reference is not None:
@@ -132,6 +161,7 @@ def evaluate(models, items, condition, settings, seed, reference, ref_frames) ->
     names = [name for name, _ in items]
     per_item = {k: dict(zip(names, (v[0] for v in r), strict=True)) for k, r in rows.items()}
     result = {"means": {k: mean(r) for k, r in rows.items()}, "psnr": per_item, "figure": figure}
+    result["patch_edges"] = {k: j.ratio() for k, j in jumps.items()}
     if reference is not None and ref_rows["bicubic"]:
         result["reference"] = {k: mean(r) for k, r in ref_rows.items()}
     return result
@@ -178,6 +208,8 @@ def print_table(title: str, res: dict, ref_frames: int) -> None:
     base = res["means"]["bicubic"][0]
     for key, (p, s, tc) in res["means"].items():
         print(f"  {key:>28}  {p:6.2f}  {p - base:+6.2f}  {s:6.4f}  {tc:5.2f}")
+    edges = ", ".join(f"{k} {v:.3f}" for k, v in res["patch_edges"].items())
+    print(f"  {'patch edges / mid lines':>28}  {edges} (added detail's jumps; 1.0: no seams)")
     if len(res["psnr"]["bicubic"]) <= 8:  # the video set: each clip's gain over bicubic
         for name, base_item in res["psnr"]["bicubic"].items():
             gains = ", ".join(

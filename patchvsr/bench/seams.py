@@ -7,7 +7,10 @@ shifted grid used. A model's own texture also jumps at some lines (mini's tokens
 wide), so each score is divided by the full-frame output's score at the same lines: 1.0 means
 no more jump across those lines than the model makes without patches.
 
-    python -m patchvsr bench --only seams
+    python -m patchvsr bench --only seams [--steps N] [--patch P]
+
+At the defaults (4 steps, the model's own patch) the figure is assets/figures/seams.png;
+other settings write seams-{N}-steps[-{P}px].png beside it.
 """
 
 from __future__ import annotations
@@ -45,7 +48,10 @@ def compare_seams(
     seed: int = 0,
     figure: Path | None = FIGURE,
     log: Callable[[str], None] = print,
+    patch: int | None = None,
 ) -> dict:
+    """Every scheme at `steps` steps and `patch` pixels (None: the model's own) and the whole
+    frame, scored at the base and the shifted seams; the figure goes to `figure`."""
     from patchvsr.bench.clip import EXAMPLE
     from patchvsr.io.reader import read_frames
     from patchvsr.runtime import load_pipeline
@@ -62,6 +68,7 @@ def compare_seams(
             clip,
             scale=4,
             num_inference_steps=steps,
+            patch_size=patch,
             scheme="tiles" if name == "full-frame" else name,
             full_frame=name == "full-frame",
             generator=torch.Generator().manual_seed(seed),
@@ -91,6 +98,14 @@ def compare_seams(
     if figure is not None:
         result["figure"] = str(seams_figure(outputs, plans["tiles"], figure))
     return result
+
+
+def figure_path(steps: int, patch: int | None) -> Path:
+    """seams.png at the defaults, else a name that says the steps and the patch size."""
+    if steps == 4 and patch is None:
+        return FIGURE
+    size = f"-{patch}px" if patch else ""
+    return FIGURE.with_name(f"seams-{steps}-steps{size}.png")
 
 
 def seams_figure(outputs: dict[str, np.ndarray], plan: PatchPlan, path: Path) -> Path:

@@ -1,7 +1,7 @@
 """`python -m patchvsr bench`: patch-wise against full-frame inference, side by side.
 
     python -m patchvsr bench [--quick] [--json] [--model mini|tiny|DIR] [--threads N]
-                             [--only seams|cpu-speed] [--before DIR]
+                             [--only seams|cpu-speed] [--before DIR] [--steps N] [--patch P]
 
 One run measures, on the same model: wall time and peak memory of patch-wise and full-frame
 upscaling as the output grows (each configuration in its own process), the real 1.3B model's
@@ -19,6 +19,7 @@ import json
 import sys
 
 from patchvsr.bench.config import PRESETS, preset
+from patchvsr.errors import PatchVSRError
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -43,6 +44,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "(e.g. `git worktree add DIR COMMIT`)",
     )
     parser.add_argument(
+        "--steps", type=int, default=4, help="seams: denoising steps of every run (default 4)"
+    )
+    parser.add_argument(
+        "--patch", type=int, help="seams: patch size in output pixels (default: the model's own)"
+    )
+    parser.add_argument(
         "--only",
         choices=sorted(PARTS),
         help="run one comparison alone: seams (tiles, paper and shifted grids at 4 steps, "
@@ -53,9 +60,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _seams(args: argparse.Namespace, log) -> tuple[dict, str]:
-    from patchvsr.bench.seams import compare_seams, format_seams
+    from patchvsr.bench.seams import compare_seams, figure_path, format_seams
 
-    result = compare_seams(model=args.model or "mini", log=log)
+    if args.steps < 1:
+        raise PatchVSRError(f"--steps must be 1 or more, got {args.steps}")
+    figure = figure_path(args.steps, args.patch)
+    result = compare_seams(
+        model=args.model or "mini", steps=args.steps, patch=args.patch, figure=figure, log=log
+    )
     return result, format_seams(result)
 
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import math
 
-from patchvsr.bench.seams import SCHEMES, all_seams, compare_seams, format_seams
+from patchvsr.bench.seams import (
+    FIGURE,
+    SCHEMES,
+    all_seams,
+    compare_seams,
+    figure_path,
+    format_seams,
+)
 from patchvsr.grid import plan_patches, step_plans
 from patchvsr.metrics import seam_lines
 
@@ -29,3 +36,26 @@ def test_compare_seams_scores_every_scheme_against_the_full_frame(tmp_path):
             assert math.isclose(rel[name], raw[name] / raw["full-frame"])
     assert figure.stat().st_size > 0
     assert "shifted (" in format_seams(r)
+
+
+def test_compare_seams_runs_the_patch_size_asked_for(tmp_path):
+    own = compare_seams("tiny", size=(40, 24), frames=1, steps=1, figure=None, log=lambda m: None)
+    r = compare_seams(
+        "tiny", size=(40, 24), frames=1, steps=1, patch=48, figure=None, log=lambda m: None
+    )
+    assert own["patch"] == 32 and r["patch"] == 48  # tiny's base size, and the one asked for
+    assert r["evaluations_per_step"]["tiles"] < own["evaluations_per_step"]["tiles"]
+
+
+def test_the_figure_name_says_the_settings_unless_they_are_the_defaults():
+    assert figure_path(4, None) == FIGURE
+    assert figure_path(1, None).name == "seams-1-steps.png"
+    assert figure_path(1, 128).name == "seams-1-steps-128px.png"
+
+
+def test_bench_refuses_zero_steps_in_one_line(capsys):
+    from patchvsr.cli import main
+
+    assert main(["bench", "--only", "seams", "--steps", "0"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --steps must be 1 or more, got 0"]

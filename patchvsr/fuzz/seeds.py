@@ -68,13 +68,24 @@ def encode(codec: str, pix_fmt: str = "yuv420p", options: dict | None = None) ->
 
 def mux(fmt: str, codec: str, packets: list[bytes], suffix: str) -> bytes:
     """A `fmt` container holding `packets` (one frame each, in order) as a `codec` stream."""
+
+    def add_stream(container):
+        quiet = {"x265-params": "log-level=none"} if codec == "hevc" else {}
+        stream = container.add_stream(codec, rate=RATE, options=quiet)  # never encodes
+        stream.width, stream.height = WIDTH, HEIGHT
+        stream.pix_fmt = "rgb24" if codec == "png" else "yuv420p"
+        return stream
+
+    return _file_of(fmt, suffix, add_stream, packets)
+
+
+def _file_of(fmt: str, suffix: str, add_stream: Callable, packets: list[bytes]) -> bytes:
+    """The bytes of a `fmt` file whose one stream `add_stream(container)` makes, holding
+    `packets` one frame each."""
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, f"seed{suffix}")
         with av.open(path, "w", format=fmt, options=BITEXACT) as container:
-            quiet = {"x265-params": "log-level=none"} if codec == "hevc" else {}
-            stream = container.add_stream(codec, rate=RATE, options=quiet)  # never encodes
-            stream.width, stream.height = WIDTH, HEIGHT
-            stream.pix_fmt = "rgb24" if codec == "png" else "yuv420p"
+            stream = add_stream(container)
             stream.time_base = Fraction(1, RATE)
             _mux_packets(container, stream, packets)
         with open(path, "rb") as file:
@@ -96,20 +107,16 @@ def _with_record(name: str, suffix: str, fmt: str, source: bytes) -> Seed:
     video stream of `source` (a file PyAV's muxer wrote with its encoder)."""
 
     def remux(new: list[bytes]) -> bytes:
-        with tempfile.TemporaryDirectory() as folder:
-            path = os.path.join(folder, f"seed{suffix}")
-            with (
-                av.open(io.BytesIO(source)) as original,
-                av.open(path, "w", format=fmt, options=BITEXACT) as container,
-            ):
+        with av.open(io.BytesIO(source)) as original:
+
+            def add_stream(container):
                 # From the template, not `add_stream`: that would open an encoder, whose own
                 # header would replace the record.
                 stream = container.add_stream_from_template(original.streams.video[0])
-                stream.time_base = Fraction(1, RATE)
                 stream.codec_context.extradata = new[0]
-                _mux_packets(container, stream, new[1:])
-            with open(path, "rb") as file:
-                return file.read()
+                return stream
+
+            return _file_of(fmt, suffix, add_stream, new[1:])
 
     with av.open(io.BytesIO(source)) as container:
         stream = container.streams.video[0]

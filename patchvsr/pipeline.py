@@ -197,8 +197,9 @@ class PatchVSRPipeline(DiffusionPipeline):
         """The grid scheme `__call__` runs: `scheme`, else the model's `default_scheme`, else
         `grid.default_scheme` of the steps that run (None for `steps` and `strength`: the
         model's defaults)."""
-        if scheme or self.config.get("default_scheme"):
-            return scheme or self.config.default_scheme
+        own = scheme or self.config.get("default_scheme")
+        if own:
+            return own
         steps = self.config.default_steps if steps is None else steps
         strength = self.config.default_strength if strength is None else strength
         return default_scheme(max(1, round(steps * strength)))

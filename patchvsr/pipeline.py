@@ -242,6 +242,11 @@ class PatchVSRPipeline(DiffusionPipeline):
         s_aug = self.adapter.config.cond_noise_timestep / 1000.0
         return (1.0 - s_aug) * z_lr + s_aug * noise
 
+    def residual_base(self, z_lr: torch.Tensor) -> torch.Tensor:
+        """What a residual model's prediction is added to: `z_lr`, sharpened by the adapter's
+        detail head when it has one (`PatchVSRAdapter.base_latent`)."""
+        return z_lr if self.adapter is None else self.adapter.base_latent(z_lr)
+
     def predict_patches(
         self,
         latents: torch.Tensor,  # (B, C, f, h, w) noisy latents of B patches of one size
@@ -298,6 +303,9 @@ class PatchVSRPipeline(DiffusionPipeline):
         noise = randn(0)
         cond = self.augment_condition(z_lr, randn(1)) if self.adapter is not None else z_lr
         residual = self.adapter is not None and self.adapter.config.predict_residual
+        # Outside bf16 autocast: the head's correction is fine detail, which bf16's 8-bit
+        # mantissa would round away (its cost is small next to the transformer's).
+        base = self.residual_base(z_lr) if residual else z_lr
         # N evenly spaced noise levels from 1 down to 1/N, then 0 (as the Wan and Flux pipelines
         # do): the scheduler's default ends at 1/1000, wasting the last step on no noise.
         steps = run.num_inference_steps
@@ -316,6 +324,7 @@ class PatchVSRPipeline(DiffusionPipeline):
             layouts=layouts,
             upscaled=up,
             z_lr=z_lr,
+            base=base,
             cond=cond,
             glob=glob,
             latents=(1.0 - sigma) * start + sigma * noise,
@@ -362,7 +371,7 @@ class PatchVSRPipeline(DiffusionPipeline):
 
     def decode_window(self, window: Window, colour_correction: str = "wavelet") -> torch.Tensor:
         """Decode, crop the padding, correct colours against the upscaled input."""
-        z = window.latents + window.z_lr if window.residual else window.latents
+        z = window.latents + window.base if window.residual else window.latents
         out_h, out_w = window.out_hw
         video = self.codec.decode(z.to(self.vae.dtype)).float()
         video = video[:, :, : window.num_frames, :out_h, :out_w]
@@ -444,7 +453,7 @@ class PatchVSRPipeline(DiffusionPipeline):
                     what = f"step {i + 1}/{total}, {len(plan.patches)} patches"
                     progress(k * total + i + 1, len(spans) * total, what)
             if output_type == "latent":
-                z = window.latents + window.z_lr if window.residual else window.latents
+                z = window.latents + window.base if window.residual else window.latents
                 return PatchVSROutput(frames=z, plan=plan)
             # 7. Decode, crop the padding, correct colours; cross-fade into the result
             done = self.decode_window(window, colour_correction)

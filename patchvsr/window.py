@@ -35,11 +35,12 @@ class Window:
     layouts: StepLayouts  # each step's plan in latent cells and its weights
     upscaled: torch.Tensor  # (1, 3, F, H, W) bicubic upscale, the colour reference
     z_lr: torch.Tensor  # (1, C, f, Hl, Wl) its latent
+    base: torch.Tensor  # what a residual prediction is added to (`residual_base(z_lr)`)
     cond: torch.Tensor  # (1, C, f, Hl, Wl) noise-augmented condition latent
     glob: torch.Tensor | None  # (1, C, f, gh, gw) latent of the global view (None: no adapter)
     latents: torch.Tensor  # (1, C, f, Hl, Wl) the canvas being denoised
     timesteps: torch.Tensor  # the steps still to run
-    residual: bool  # the model predicts the residual over `z_lr`
+    residual: bool  # the model predicts the residual over `base`
     batch_size: int
 
     def layout(self, step: int) -> tuple[PatchPlan, list[torch.Tensor]]:

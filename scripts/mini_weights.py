@@ -8,7 +8,8 @@
 `init` writes a model folder's trainable weights as a checkpoint weights file, for
 `run.init_weights`: a new run then starts from a shipped model (fine-tuning with another
 recipe). The names are those of `patchvsr.train.model.trainable_parameters`; the fixed prompt
-embedding does not train, so it must be the one the config builds (checked here).
+embedding does not train, so it must be the one the config builds (checked here). A config
+may add a detail head to the shipped model: the head starts fresh, as a no-op.
 
 `export` writes a checkpoint's weights (its EMA, say) into a copy of a model folder of the
 same architecture: a running training run's checkpoint becomes a pipeline to evaluate.
@@ -27,7 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from patchvsr.pipeline import PatchVSRPipeline  # noqa: E402
 from patchvsr.train.config import load_config  # noqa: E402
-from patchvsr.train.model import build_pipeline, trainable_parameters  # noqa: E402
+from patchvsr.train.model import (  # noqa: E402
+    DETAIL_PARAMETERS,
+    build_pipeline,
+    named_weights,
+    trainable_parameters,
+)  # noqa: E402
 
 
 def init(model: str, config: str, out: str) -> None:
@@ -36,10 +42,16 @@ def init(model: str, config: str, out: str) -> None:
     fresh = build_pipeline(cfg.model, cfg.run.seed)
     if not torch.equal(shipped.prompt_embeds, fresh.prompt_embeds):
         raise SystemExit(f"{model} was built with another prompt embedding (seed or size)")
-    wanted = trainable_parameters(fresh, cfg.model.trainable)
+    wanted = named_weights(fresh)  # the frozen parts too (a `trainable = "detail"` run)
     weights = {n: p.detach().contiguous() for n, p in trainable_parameters(shipped, "all").items()}
-    if set(weights) != set(wanted):
+    # Parts the config adds to the shipped model (a detail head) start at their fresh init,
+    # which leaves the shipped model's output as it was (their last layer is zero).
+    added = {n: p.detach().contiguous() for n, p in wanted.items() if n not in weights}
+    if set(weights) | set(added) != set(wanted) or any(
+        not n.startswith(DETAIL_PARAMETERS) for n in added
+    ):
         raise SystemExit(f"{model} does not hold the model of {config}")
+    weights |= added
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     save_file(weights, out)
     print(f"{out}: {len(weights)} tensors from {model}")

@@ -15,6 +15,10 @@ leaves the pre-trained base exactly as it was:
   projections run once per step and are shared by every patch (see `GlobalKeysValues`).
 - **Location embedder**: sinusoidal box + scale encoding -> MLP -> added to the timestep
   embedding, last layer zero-initialised (SDXL's micro-conditioning pattern).
+
+Optionally (`detail_channels` > 0, residual models only) a **detail head**
+(`patchvsr.models.detail`): convolutions that sharpen the upscaled input's latent, so that the
+transformer predicts the residual over a sharper base than bicubic.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from diffusers.models.transformers.transformer_wan import WanTransformerBlock
 
 from patchvsr.location import encoding_dim
+from patchvsr.models.detail import DetailHead
 
 
 def _zero_(layer: nn.Linear) -> nn.Linear:
@@ -46,7 +51,9 @@ class PatchVSRAdapter(ModelMixin, ConfigMixin):
     "sample" (x0 itself; `PatchVSRTransformer` turns it into the velocity (x_s - x0) / s, so
     samplers see a velocity either way). A small model trained from scratch needs "sample":
     its tokens (dim numbers) are narrower than the values they cover, so it cannot copy the
-    noise through to its output, which predicting a velocity at high noise requires."""
+    noise through to its output, which predicting a velocity at high noise requires.
+
+    `detail_channels` (0: none) and `detail_blocks` size the detail head (`base_latent`)."""
 
     _supports_gradient_checkpointing = True
 
@@ -66,10 +73,16 @@ class PatchVSRAdapter(ModelMixin, ConfigMixin):
         predict_residual: bool = False,
         prediction_type: str = "velocity",
         eps: float = 1e-6,
+        detail_channels: int = 0,
+        detail_blocks: int = 2,
     ) -> None:
         super().__init__()
         if prediction_type not in ("velocity", "sample"):
             raise ValueError(f"prediction_type must be velocity or sample, got {prediction_type!r}")
+        if detail_channels and not predict_residual:
+            raise ValueError(
+                "a detail head needs predict_residual: it sharpens the residual's base"
+            )
         patch_size = tuple(patch_size)
 
         # Patch branch.
@@ -101,6 +114,10 @@ class PatchVSRAdapter(ModelMixin, ConfigMixin):
         self.location_mlp = nn.Sequential(
             nn.Linear(encoding_dim(location_freqs), dim), nn.SiLU(), _zero_(nn.Linear(dim, dim))
         )
+        # Detail head.
+        self.detail = None
+        if detail_channels:
+            self.detail = DetailHead(latent_channels, detail_channels, detail_blocks)
         self.gradient_checkpointing = False
 
     # -- helpers ----------------------------------------------------------------------------
@@ -132,6 +149,11 @@ class PatchVSRAdapter(ModelMixin, ConfigMixin):
         if torch.is_grad_enabled() and self.gradient_checkpointing:
             return self._gradient_checkpointing_func(block, *args)
         return block(*args)
+
+    def base_latent(self, z_lr: torch.Tensor) -> torch.Tensor:
+        """What a residual model's prediction is added to: the upscaled input's latent
+        (B, C, f, h, w), sharpened by the detail head when there is one."""
+        return z_lr if self.detail is None else z_lr + self.detail(z_lr)
 
     # -- the three parts --------------------------------------------------------------------
 

@@ -54,7 +54,10 @@ class RunConfig:
 class ModelConfig:
     kind: str = "scratch"  # "scratch": random init, sized below | "pretrained": `base`
     base: str = ""  # pretrained base: "wan2.1-1.3b" or a model folder
-    trainable: str = "all"  # "all" | "adapter+lora" (base frozen, the paper's recipe)
+    # "all" | "adapter+lora" (base frozen, the paper's recipe) | "detail" (the detail head
+    # alone, the transformer silenced: the first stage of a model with a head) |
+    # "detail+output" (the head and the transformer's last layer: the second stage)
+    trainable: str = "all"
     lora_rank: int = 16
     # Base transformer (scratch only): a WanTransformer3DModel of these sizes.
     dim: int = 128
@@ -77,6 +80,10 @@ class ModelConfig:
     cond_noise_timestep: float = 250.0
     predict_residual: bool = True
     prediction_type: str = "velocity"  # "velocity" (Wan's) | "sample" (x0; for small models)
+    # A convolutional detail head that sharpens the residual's base (models/detail.py):
+    # channels (0: none) and residual blocks.
+    detail_channels: int = 0
+    detail_blocks: int = 2
     # Pipeline settings saved with the model (a pretrained base's too: set them to its own).
     base_size: int = 128
     window: int = 8
@@ -110,6 +117,9 @@ class DataConfig:
 class OptimConfig:
     batch_size: int = 8
     lr: float = 3e-4
+    # The detail head's peak learning rate (0: lr). A new head added to a trained model
+    # learns at a from-scratch rate while the rest is fine-tuned.
+    detail_lr: float = 0.0
     weight_decay: float = 0.01
     betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
     warmup_steps: int = 100
@@ -224,10 +234,20 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise _fail("run.name", f"must be a plain non-empty name, got {r.name!r}")
 
     _choice("model.kind", m.kind, ("scratch", "pretrained"))
-    _choice("model.trainable", m.trainable, ("all", "adapter+lora"))
+    _choice("model.trainable", m.trainable, ("all", "adapter+lora", "detail", "detail+output"))
+    if m.trainable.startswith("detail") and not m.detail_channels:
+        raise _fail(
+            "model.trainable", f"'{m.trainable}' trains the detail head: set model.detail_channels"
+        )
     _choice("model.codec", m.codec, ("pixel", "wan"))
     _choice("model.prediction_type", m.prediction_type, ("velocity", "sample"))
     _choice("model.init_patch_blocks", m.init_patch_blocks, ("random", "copy"))
+    if o.detail_lr < 0:
+        raise _fail("optim.detail_lr", "must not be negative")
+    if m.detail_channels < 0 or m.detail_blocks < 0:
+        raise _fail("model.detail_channels", "and model.detail_blocks must not be negative")
+    if m.detail_channels and not m.predict_residual:
+        raise _fail("model.detail_channels", "a detail head needs model.predict_residual = true")
     if m.init_patch_blocks == "copy" and m.kind != "pretrained":
         raise _fail("model.init_patch_blocks", "'copy' needs a pretrained base (model.kind)")
     if m.kind == "pretrained" and not m.base:

@@ -46,10 +46,13 @@ from patchvsr.train.config import TrainConfig
 from patchvsr.train.data import DataSettings, batch_loader, scenes_per_step
 from patchvsr.train.media import load_sources
 from patchvsr.train.model import (
+    DETAIL_PARAMETERS,
     EMA,
     build_pipeline,
     export_pipeline,
+    named_weights,
     set_train_mode,
+    silence_transformer,
     trainable_parameters,
 )
 from patchvsr.train.report import plot_losses, sample_comparison
@@ -91,31 +94,51 @@ def learning_rate(cfg: TrainConfig, step: int, horizon: int) -> float:
 
 
 def make_optimizer(cfg: TrainConfig, params: dict[str, torch.nn.Parameter]) -> torch.optim.AdamW:
-    # No weight decay on gains, biases and embeddings-as-vectors (1-D tensors).
-    decay = [p for p in params.values() if p.ndim >= 2]
-    plain = [p for p in params.values() if p.ndim < 2]
+    """AdamW without weight decay on gains, biases and embeddings-as-vectors (1-D tensors);
+    each group's `lr_scale` sets its peak learning rate relative to `optim.lr`."""
     o = cfg.optim
+    detail_scale = o.detail_lr / o.lr if o.detail_lr else 1.0
+    groups = []
+    for scale, names in (
+        (1.0, [n for n in params if not n.startswith(DETAIL_PARAMETERS)]),
+        (detail_scale, [n for n in params if n.startswith(DETAIL_PARAMETERS)]),
+    ):
+        decay = [params[n] for n in names if params[n].ndim >= 2]
+        plain = [params[n] for n in names if params[n].ndim < 2]
+        groups += [
+            {"params": decay, "weight_decay": o.weight_decay, "lr_scale": scale},
+            {"params": plain, "weight_decay": 0.0, "lr_scale": scale},
+        ]
     return torch.optim.AdamW(
-        [{"params": decay, "weight_decay": o.weight_decay}, {"params": plain, "weight_decay": 0.0}],
+        [g for g in groups if g["params"]],
         lr=o.lr,
         betas=tuple(o.betas),
         foreach=True,
     )
 
 
-def init_weights(params: dict[str, torch.nn.Parameter], ema: EMA, path: str | Path) -> None:
-    """Load trainable weights (and start the EMA there) from a checkpoint's weights file."""
+def init_weights(
+    pipe, params: dict[str, torch.nn.Parameter], ema: EMA, path: str | Path, trainable: bool = True
+) -> None:
+    """Load weights from a checkpoint's weights file (or one `scripts/mini_weights.py init`
+    wrote): it must hold every trainable parameter (the EMA starts there), and the frozen
+    parts it also holds are loaded too. `trainable=False` loads only those frozen parts (a
+    resumed run's checkpoint has the rest)."""
     if not Path(path).is_file():
         raise PatchVSRError(f"run.init_weights: {path} does not exist")
     weights = load_file(path)
-    if set(weights) != set(params):
+    every = named_weights(pipe)
+    if not set(params) <= set(weights) <= set(every):
         raise PatchVSRError(f"run.init_weights: {path} holds the weights of another model")
     with torch.no_grad():
-        for name, p in params.items():
-            if weights[name].shape != p.shape:
+        for name, value in weights.items():
+            if value.shape != every[name].shape:
                 raise PatchVSRError(f"run.init_weights: {name} has another shape in {path}")
-            p.copy_(weights[name])
-            ema.shadow[name].copy_(weights[name])
+            if name not in params:
+                every[name].copy_(value)
+            elif trainable:
+                every[name].copy_(value)
+                ema.shadow[name].copy_(value)
 
 
 def _workers(cfg: TrainConfig, device: torch.device) -> int:
@@ -252,9 +275,11 @@ def train(
     optimizer = make_optimizer(cfg, params)
     ema = EMA(params, cfg.optim.ema_decay)
     state = {"step": 0, "losses": [], "seed": seed, "horizon": cfg.run.max_steps, "fixed": False}
-    if cfg.run.init_weights and not resume:
-        init_weights(params, ema, cfg.run.init_weights)
+    if cfg.run.init_weights:
+        init_weights(pipe, params, ema, cfg.run.init_weights, trainable=not resume)
         log(f"weights from {cfg.run.init_weights}")
+    if cfg.model.trainable == "detail":
+        silence_transformer(pipe)
     if resume:
         state = load_checkpoint(run_dir, params, ema.shadow, optimizer)
         if state["seed"] != seed:
@@ -267,7 +292,7 @@ def train(
             log("the checkpoint holds no optimizer moments: AdamW starts them afresh")
     step = start_step = state["step"]
     for group in optimizer.param_groups:
-        group["lr"] = group["initial_lr"] = cfg.optim.lr
+        group["lr"] = group["initial_lr"] = cfg.optim.lr * group.get("lr_scale", 1.0)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda i: learning_rate(cfg, start_step + i, state["horizon"]) / cfg.optim.lr
     )
@@ -276,7 +301,10 @@ def train(
         sources, settings, seed, step * accumulate, _workers(cfg, dev), dev.type == "cuda"
     )
     model, optimizer, loader, schedule = accelerator.prepare(
-        TrainStep(pipe, cfg.optim), optimizer, loader, schedule
+        TrainStep(pipe, cfg.optim, head_only=cfg.model.trainable == "detail"),
+        optimizer,
+        loader,
+        schedule,
     )
     note = single_process_note(accelerator)
     if note:

@@ -1,10 +1,14 @@
 """The model being trained: building it from a config, choosing what trains, EMA, export.
 
-Two recipes (the config's `model.trainable`):
+Three recipes (the config's `model.trainable`):
 - `"all"`: every weight of base and adapter trains. For the scratch models (mini, tiny), whose
   base has no pre-training to protect.
 - `"adapter+lora"`: the paper's recipe for a pre-trained base: base frozen, LoRA on its
   attention, adapter trained in full.
+- `"detail"`: the adapter's detail head alone, the transformer silenced
+  (`silence_transformer`): the first stage of a model with a head.
+- `"detail+output"`: the head and the transformer's last layer, the rest frozen: the second
+  stage, which reads the residual over the head's base out of the transformer's features.
 
 The models are the inference classes themselves (`WanTransformer3DModel`, `PatchVSRAdapter`,
 `PatchVSRPipeline`): nothing is trained that inference does not load.
@@ -40,6 +44,8 @@ def _adapter_for(transformer: WanTransformer3DModel, m: ModelConfig) -> PatchVSR
             cond_noise_timestep=m.cond_noise_timestep,
             predict_residual=m.predict_residual,
             prediction_type=m.prediction_type,
+            detail_channels=m.detail_channels,
+            detail_blocks=m.detail_blocks,
         )
     )
 
@@ -135,18 +141,49 @@ def build_pipeline(m: ModelConfig, seed: int, device: str = "cpu") -> PatchVSRPi
     return pipe
 
 
+# The detail head's names among `trainable_parameters`: its own learning rate
+# (`optim.detail_lr`), and the part a config may add to a shipped model.
+DETAIL_PARAMETERS = "adapter.detail."
+
+
+def named_weights(pipe: PatchVSRPipeline) -> dict[str, torch.nn.Parameter]:
+    """Every parameter of the transformer and the adapter, named as checkpoints name them."""
+    return {
+        f"{prefix}.{name}": p
+        for prefix, module in (("transformer", pipe.transformer), ("adapter", pipe.adapter))
+        for name, p in module.named_parameters()
+    }
+
+
+def _trains(name: str, trainable: str) -> bool:
+    if trainable == "detail":
+        return name.startswith(DETAIL_PARAMETERS)
+    if trainable == "detail+output":
+        return name.startswith((DETAIL_PARAMETERS, "transformer.proj_out."))
+    return trainable == "all" or name.startswith("adapter.") or "lora_" in name
+
+
 def trainable_parameters(pipe: PatchVSRPipeline, trainable: str) -> dict[str, torch.nn.Parameter]:
     """Named parameters that train ("transformer.*", "adapter.*"); the rest are frozen."""
     params: dict[str, torch.nn.Parameter] = {}
-    for prefix, module in (("transformer", pipe.transformer), ("adapter", pipe.adapter)):
-        for name, p in module.named_parameters():
-            train = trainable == "all" or prefix == "adapter" or "lora_" in name
-            p.requires_grad_(train)
-            if train:
-                params[f"{prefix}.{name}"] = p
+    for name, p in named_weights(pipe).items():
+        p.requires_grad_(_trains(name, trainable))
+        if p.requires_grad:
+            params[name] = p
     if not params:
         raise PatchVSRError("nothing to train: the model has no trainable parameters")
     return params
+
+
+def silence_transformer(pipe: PatchVSRPipeline) -> None:
+    """`trainable = "detail"` trains the detail head alone, as the whole model: the
+    transformer's last layer goes to zero, so it predicts no residual and the pipeline's output
+    is the head's sharpened base, what the head is trained on. A later "detail+output" run
+    from these weights teaches the transformer's last layer the residual over that base, from
+    zero as a scratch model starts (`init_scratch_outputs`)."""
+    with torch.no_grad():
+        pipe.transformer.proj_out.weight.zero_()
+        pipe.transformer.proj_out.bias.zero_()
 
 
 def set_train_mode(pipe: PatchVSRPipeline, training: bool, checkpointing: bool = False) -> None:

@@ -7,7 +7,7 @@ masks): the same methods `__call__` uses, so training and inference cannot drift
 
 Rectified flow: x_s = (1 - s) x0 + s e and the model predicts v = e - x0, with s drawn by the
 timestep sampler and t = 1000 s. With `predict_residual`, x0 is the residual over the upscaled
-input (z_HR - z_LR), as the pipeline expects. A model whose adapter says `prediction_type =
+input (z_HR - z_LR, or z_HR minus the detail head's sharpened z_LR), as the pipeline expects. A model whose adapter says `prediction_type =
 "sample"` predicts x0 (returned as a velocity) and is trained on the x0 error.
 """
 
@@ -87,11 +87,15 @@ def flow_loss(pipe: PatchVSRPipeline, batch: Batch, o: OptimConfig) -> torch.Ten
     z_lr_patch = crop_latents(z_lr, batch.scene, batch.boxes, codec.spatial)
     x0 = crop_latents(z_hr, batch.scene, batch.boxes, codec.spatial)
     if pipe.adapter is not None and pipe.adapter.config.predict_residual:
-        x0 = x0 - z_lr_patch
+        # The base (sharpened by a detail head, if any) on the whole scene, then cut, as
+        # inference runs the head on the whole canvas: the head learns through the target.
+        x0 = x0 - crop_latents(pipe.residual_base(z_lr), batch.scene, batch.boxes, codec.spatial)
 
     noise, sigma, cond_noise = patch_noise(batch.seeds, x0.shape[1:], o, x0.device, dtype)
     s = sigma.view(-1, 1, 1, 1, 1)
-    noisy = (1.0 - s) * x0 + s * noise
+    # The noisy input holds no gradient to the detail head: the head learns what the base
+    # should be, not how to make the transformer's input easier.
+    noisy = (1.0 - s) * x0.detach() + s * noise
     timestep = sigma * 1000.0
     cond = pipe.augment_condition(z_lr_patch, cond_noise)
 
@@ -110,17 +114,33 @@ def flow_loss(pipe: PatchVSRPipeline, batch: Batch, o: OptimConfig) -> torch.Ten
     return F.mse_loss(velocity.float(), (noise - x0).float())
 
 
+def detail_loss(pipe: PatchVSRPipeline, batch: Batch) -> torch.Tensor:
+    """`trainable = "detail"`: the detail head alone, its sharpened base against the HR latent
+    on the whole scenes (the transformer does not run). L1, as SR networks are trained (EDSR):
+    it keeps edges sharper than the squared error, whose optimum blurs what is uncertain."""
+    codec = pipe.codec
+    _, _, frames, height, width = batch.hr.shape
+    with torch.no_grad():
+        _, z_lr, _ = pipe.encode_inputs(as_video(batch.lr), (height, width), (height, width))
+        hr = pad_video(as_video(batch.hr), height, width, codec.padded_frames(frames))
+        z_hr = codec.encode(hr)
+    return F.l1_loss(pipe.residual_base(z_lr).float(), z_hr.float())
+
+
 class TrainStep(torch.nn.Module):
     """The trained parts of a pipeline (base transformer and adapter) as one module whose
     forward is the loss: what `accelerator.prepare` wraps (DDP synchronises the gradients of
     the parameters a forward through the wrapper used; FSDP shards them). The autoencoder is
     deliberately not a submodule: frozen, in eval mode, never wrapped."""
 
-    def __init__(self, pipe: PatchVSRPipeline, optim: OptimConfig) -> None:
+    def __init__(self, pipe: PatchVSRPipeline, optim: OptimConfig, head_only: bool = False) -> None:
         super().__init__()
         self.transformer = pipe.transformer
         self.adapter = pipe.adapter
         self.pipe, self.optim = pipe, optim  # a DiffusionPipeline is not an nn.Module
+        self.head_only = head_only  # trainable = "detail": `detail_loss`
 
     def forward(self, batch: Batch) -> torch.Tensor:
+        if self.head_only:
+            return detail_loss(self.pipe, batch)
         return flow_loss(self.pipe, batch, self.optim)

@@ -1,6 +1,7 @@
 """The detail head (`patchvsr.models.detail`): a no-op when new, the base a residual model's
-prediction is added to once it has learnt, trained through the target at its own learning
-rate, saved and loaded with the adapter, and refused where there is no residual."""
+prediction is added to once it has learnt, trained through the target, alone (the first stage)
+or with the transformer's last layer (the second), saved and loaded with the adapter, and
+refused where there is no residual."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from PIL import Image
 from patchvsr.models.adapter import PatchVSRAdapter
 from patchvsr.pipeline import PatchVSRPipeline
 from patchvsr.train.data import make_batch
-from patchvsr.train.loop import data_settings, make_optimizer, train
+from patchvsr.train.loop import data_settings, train
 from patchvsr.train.media import load_sources
 from patchvsr.train.model import build_pipeline, named_weights, trainable_parameters
 from patchvsr.train.step import flow_loss
@@ -101,15 +102,8 @@ def test_the_head_learns_the_detail_through_the_target(media):  # noqa: F811
     assert losses[-1] < 0.98 * losses[0], losses
 
 
-def test_the_head_has_its_own_learning_rate(media, tmp_path):  # noqa: F811
-    cfg = headed_config(media, optim__detail_lr=5e-2)
-    pipe = build_pipeline(cfg.model, 0)
-    groups = make_optimizer(cfg, trainable_parameters(pipe, "all")).param_groups
-    scales = {id(p): g["lr_scale"] for g in groups for p in g["params"]}
-    head = {id(p) for p in pipe.adapter.detail.parameters()}
-    assert [scales[i] for i in head] == pytest.approx([5e-2 / cfg.optim.lr] * len(head))
-    assert {s for i, s in scales.items() if i not in head} == {1.0}
-    run = train(cfg, out=tmp_path / "run", max_steps=2, echo=None)
+def test_a_headed_run_exports_a_model_with_its_head(media, tmp_path):  # noqa: F811
+    run = train(headed_config(media), out=tmp_path / "run", max_steps=2, echo=None)
     assert PatchVSRPipeline.from_pretrained(run / "pipeline").adapter.detail is not None
 
 

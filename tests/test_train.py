@@ -213,7 +213,6 @@ BAD_CONFIGS = {
     SOURCES + "patch = 44\n": "data.patch",
     SOURCES + "[model]\npredict_residual = false\ndetail_channels = 8\n": "model.detail_channels",
     SOURCES + "[model]\ndetail_channels = -1\n": "model.detail_channels",
-    SOURCES + "[optim]\ndetail_lr = -1.0\n": "optim.detail_lr",
     SOURCES + "[model]\ntrainable = 'detail'\n": "model.trainable",
     SOURCES + "[model]\ntrainable = 'detail+output'\n": "model.trainable",
     "[data]\nsources = []\n": "data.sources",

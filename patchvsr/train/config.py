@@ -117,9 +117,6 @@ class DataConfig:
 class OptimConfig:
     batch_size: int = 8
     lr: float = 3e-4
-    # The detail head's peak learning rate (0: lr). A new head added to a trained model
-    # learns at a from-scratch rate while the rest is fine-tuned.
-    detail_lr: float = 0.0
     weight_decay: float = 0.01
     betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
     warmup_steps: int = 100
@@ -242,8 +239,6 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _choice("model.codec", m.codec, ("pixel", "wan"))
     _choice("model.prediction_type", m.prediction_type, ("velocity", "sample"))
     _choice("model.init_patch_blocks", m.init_patch_blocks, ("random", "copy"))
-    if o.detail_lr < 0:
-        raise _fail("optim.detail_lr", "must not be negative")
     if m.detail_channels < 0 or m.detail_blocks < 0:
         raise _fail("model.detail_channels", "and model.detail_blocks must not be negative")
     if m.detail_channels and not m.predict_residual:

@@ -46,7 +46,6 @@ from patchvsr.train.config import TrainConfig
 from patchvsr.train.data import DataSettings, batch_loader, scenes_per_step
 from patchvsr.train.media import load_sources
 from patchvsr.train.model import (
-    DETAIL_PARAMETERS,
     EMA,
     build_pipeline,
     export_pipeline,
@@ -94,23 +93,12 @@ def learning_rate(cfg: TrainConfig, step: int, horizon: int) -> float:
 
 
 def make_optimizer(cfg: TrainConfig, params: dict[str, torch.nn.Parameter]) -> torch.optim.AdamW:
-    """AdamW without weight decay on gains, biases and embeddings-as-vectors (1-D tensors);
-    each group's `lr_scale` sets its peak learning rate relative to `optim.lr`."""
+    # No weight decay on gains, biases and embeddings-as-vectors (1-D tensors).
+    decay = [p for p in params.values() if p.ndim >= 2]
+    plain = [p for p in params.values() if p.ndim < 2]
     o = cfg.optim
-    detail_scale = o.detail_lr / o.lr if o.detail_lr else 1.0
-    groups = []
-    for scale, names in (
-        (1.0, [n for n in params if not n.startswith(DETAIL_PARAMETERS)]),
-        (detail_scale, [n for n in params if n.startswith(DETAIL_PARAMETERS)]),
-    ):
-        decay = [params[n] for n in names if params[n].ndim >= 2]
-        plain = [params[n] for n in names if params[n].ndim < 2]
-        groups += [
-            {"params": decay, "weight_decay": o.weight_decay, "lr_scale": scale},
-            {"params": plain, "weight_decay": 0.0, "lr_scale": scale},
-        ]
     return torch.optim.AdamW(
-        [g for g in groups if g["params"]],
+        [{"params": decay, "weight_decay": o.weight_decay}, {"params": plain, "weight_decay": 0.0}],
         lr=o.lr,
         betas=tuple(o.betas),
         foreach=True,
@@ -292,7 +280,7 @@ def train(
             log("the checkpoint holds no optimizer moments: AdamW starts them afresh")
     step = start_step = state["step"]
     for group in optimizer.param_groups:
-        group["lr"] = group["initial_lr"] = cfg.optim.lr * group.get("lr_scale", 1.0)
+        group["lr"] = group["initial_lr"] = cfg.optim.lr
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda i: learning_rate(cfg, start_step + i, state["horizon"]) / cfg.optim.lr
     )

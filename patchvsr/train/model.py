@@ -1,6 +1,6 @@
 """The model being trained: building it from a config, choosing what trains, EMA, export.
 
-Three recipes (the config's `model.trainable`):
+Four recipes (the config's `model.trainable`):
 - `"all"`: every weight of base and adapter trains. For the scratch models (mini, tiny), whose
   base has no pre-training to protect.
 - `"adapter+lora"`: the paper's recipe for a pre-trained base: base frozen, LoRA on its
@@ -141,8 +141,8 @@ def build_pipeline(m: ModelConfig, seed: int, device: str = "cpu") -> PatchVSRPi
     return pipe
 
 
-# The detail head's names among `trainable_parameters`: its own learning rate
-# (`optim.detail_lr`), and the part a config may add to a shipped model.
+# The detail head's names among `trainable_parameters`: what its training stages train, and
+# the part a config may add to a shipped model (`scripts/mini_weights.py init`).
 DETAIL_PARAMETERS = "adapter.detail."
 
 

@@ -323,7 +323,6 @@ class PatchVSRPipeline(DiffusionPipeline):
             plan=plan,
             layouts=layouts,
             upscaled=up,
-            z_lr=z_lr,
             base=base,
             cond=cond,
             glob=glob,

@@ -34,8 +34,9 @@ class Window:
     plan: PatchPlan  # pixels, on the padded canvas
     layouts: StepLayouts  # each step's plan in latent cells and its weights
     upscaled: torch.Tensor  # (1, 3, F, H, W) bicubic upscale, the colour reference
-    z_lr: torch.Tensor  # (1, C, f, Hl, Wl) its latent
-    base: torch.Tensor  # what a residual prediction is added to (`residual_base(z_lr)`)
+    # (1, C, f, Hl, Wl) what a residual prediction is added to: the upscaled clip's latent,
+    # sharpened by a detail head if the model has one (`residual_base`)
+    base: torch.Tensor
     cond: torch.Tensor  # (1, C, f, Hl, Wl) noise-augmented condition latent
     glob: torch.Tensor | None  # (1, C, f, gh, gw) latent of the global view (None: no adapter)
     latents: torch.Tensor  # (1, C, f, Hl, Wl) the canvas being denoised

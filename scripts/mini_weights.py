@@ -7,7 +7,7 @@
 
 `init` writes a model folder's trainable weights as a checkpoint weights file, for
 `run.init_weights`: a new run then starts from a shipped model (fine-tuning with another
-recipe). The names are those of `patchvsr.train.model.trainable_parameters`; the fixed prompt
+recipe). The names are those of `patchvsr.train.model.named_weights`; the fixed prompt
 embedding does not train, so it must be the one the config builds (checked here). A config
 may add a detail head to the shipped model: the head starts fresh, as a no-op.
 
@@ -33,7 +33,7 @@ from patchvsr.train.model import (  # noqa: E402
     build_pipeline,
     named_weights,
     trainable_parameters,
-)  # noqa: E402
+)
 
 
 def init(model: str, config: str, out: str) -> None:
@@ -43,13 +43,11 @@ def init(model: str, config: str, out: str) -> None:
     if not torch.equal(shipped.prompt_embeds, fresh.prompt_embeds):
         raise SystemExit(f"{model} was built with another prompt embedding (seed or size)")
     wanted = named_weights(fresh)  # the frozen parts too (a `trainable = "detail"` run)
-    weights = {n: p.detach().contiguous() for n, p in trainable_parameters(shipped, "all").items()}
+    weights = {n: p.detach().contiguous() for n, p in named_weights(shipped).items()}
     # Parts the config adds to the shipped model (a detail head) start at their fresh init,
     # which leaves the shipped model's output as it was (their last layer is zero).
     added = {n: p.detach().contiguous() for n, p in wanted.items() if n not in weights}
-    if set(weights) | set(added) != set(wanted) or any(
-        not n.startswith(DETAIL_PARAMETERS) for n in added
-    ):
+    if not set(weights) <= set(wanted) or any(not n.startswith(DETAIL_PARAMETERS) for n in added):
         raise SystemExit(f"{model} does not hold the model of {config}")
     weights |= added
     Path(out).parent.mkdir(parents=True, exist_ok=True)

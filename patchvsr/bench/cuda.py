@@ -59,7 +59,6 @@ def denoise_steps(
         plan=plan,
         layouts=pipe.step_layouts(plan),
         upscaled=latents.new_empty(0),  # decoding is not timed
-        z_lr=latents,
         base=latents,
         cond=randn(latents.shape[1:]),
         glob=randn(global_latent_shape(pipe, out_hw, frames)),

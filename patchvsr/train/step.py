@@ -7,8 +7,9 @@ masks): the same methods `__call__` uses, so training and inference cannot drift
 
 Rectified flow: x_s = (1 - s) x0 + s e and the model predicts v = e - x0, with s drawn by the
 timestep sampler and t = 1000 s. With `predict_residual`, x0 is the residual over the upscaled
-input (z_HR - z_LR, or z_HR minus the detail head's sharpened z_LR), as the pipeline expects. A model whose adapter says `prediction_type =
-"sample"` predicts x0 (returned as a velocity) and is trained on the x0 error.
+input (z_HR - z_LR, or z_HR minus the detail head's sharpened z_LR), as the pipeline expects.
+A model whose adapter says `prediction_type = "sample"` predicts x0 (returned as a velocity)
+and is trained on the x0 error.
 """
 
 from __future__ import annotations
@@ -71,19 +72,24 @@ def patch_noise(
     return torch.stack(noise), torch.cat(sigma), torch.stack(cond_noise)
 
 
+@torch.no_grad()
+def scene_latents(pipe: PatchVSRPipeline, batch: Batch):
+    """The LR scenes as inference sees them (their latent and global view) and the HR targets
+    in the same latent space. The autoencoder is frozen: no graph through it (at 512x512x33
+    the Wan VAE's would be large)."""
+    _, _, frames, height, width = batch.hr.shape
+    _, z_lr, glob = pipe.encode_inputs(as_video(batch.lr), (height, width), (height, width))
+    hr = pad_video(as_video(batch.hr), height, width, pipe.codec.padded_frames(frames))
+    return z_lr, glob, pipe.codec.encode(hr).to(pipe.transformer.dtype)
+
+
 def flow_loss(pipe: PatchVSRPipeline, batch: Batch, o: OptimConfig) -> torch.Tensor:
     """Mean squared error of the velocity prediction on the batch's patches."""
     codec = pipe.codec
-    _, _, frames, height, width = batch.hr.shape
+    height, width = batch.hr.shape[3:]
     b = len(batch.boxes)
     dtype = pipe.transformer.dtype
-
-    # The LR scenes as inference sees them, and the HR targets in the same latent space. The
-    # autoencoder is frozen: no graph through it (at 512x512x33 the Wan VAE's would be large).
-    with torch.no_grad():
-        _, z_lr, glob = pipe.encode_inputs(as_video(batch.lr), (height, width), (height, width))
-        hr = pad_video(as_video(batch.hr), height, width, codec.padded_frames(frames))
-        z_hr = codec.encode(hr).to(dtype)
+    z_lr, glob, z_hr = scene_latents(pipe, batch)
     z_lr_patch = crop_latents(z_lr, batch.scene, batch.boxes, codec.spatial)
     x0 = crop_latents(z_hr, batch.scene, batch.boxes, codec.spatial)
     if pipe.adapter is not None and pipe.adapter.config.predict_residual:
@@ -118,12 +124,7 @@ def detail_loss(pipe: PatchVSRPipeline, batch: Batch) -> torch.Tensor:
     """`trainable = "detail"`: the detail head alone, its sharpened base against the HR latent
     on the whole scenes (the transformer does not run). L1, as SR networks are trained (EDSR):
     it keeps edges sharper than the squared error, whose optimum blurs what is uncertain."""
-    codec = pipe.codec
-    _, _, frames, height, width = batch.hr.shape
-    with torch.no_grad():
-        _, z_lr, _ = pipe.encode_inputs(as_video(batch.lr), (height, width), (height, width))
-        hr = pad_video(as_video(batch.hr), height, width, codec.padded_frames(frames))
-        z_hr = codec.encode(hr)
+    z_lr, _, z_hr = scene_latents(pipe, batch)
     return F.l1_loss(pipe.residual_base(z_lr).float(), z_hr.float())
 
 

@@ -44,6 +44,7 @@ from patchvsr.grid import PatchPlan  # noqa: E402
 from patchvsr.metrics import SeamStats, psnr_y, seam_lines, ssim_y, temporal_consistency  # noqa: E402
 from patchvsr.models.configs import MINI_DIR  # noqa: E402
 from patchvsr.pipeline import PatchVSRPipeline  # noqa: E402
+from patchvsr.runtime import cpu_has_native_bf16  # noqa: E402
 from patchvsr.train.degrade import downscale, from_uint8, h264, to_uint8  # noqa: E402
 from patchvsr.train.media import read_image, read_pack  # noqa: E402
 
@@ -240,12 +241,20 @@ def main() -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="also write the means here")
+    parser.add_argument(
+        "--fp32",
+        action="store_true",
+        help="run the model in fp32 throughout (default: as `upscale` runs mini, with bf16 "
+        "matrix products and convolutions on a CPU that multiplies bf16 natively)",
+    )
     args = parser.parse_args()
 
     models = {}
     for folder in args.models:
         label = Path(folder).name if Path(folder).name != "pipeline" else Path(folder).parent.name
-        models[label] = PatchVSRPipeline.from_pretrained(folder).to(args.device)
+        pipe = PatchVSRPipeline.from_pretrained(folder).to(args.device)
+        pipe.enable_bf16_matmuls(args.device == "cpu" and cpu_has_native_bf16() and not args.fp32)
+        models[label] = pipe
     reference = None
     if not args.no_reference:
         reference, why = realesrgan_reference.load()

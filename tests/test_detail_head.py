@@ -1,7 +1,7 @@
 """The detail head (`patchvsr.models.detail`): a no-op when new, the base a residual model's
-prediction is added to once it has learnt, trained through the target, alone (the first stage)
-or with the transformer's last layer (the second), saved and loaded with the adapter, and
-refused where there is no residual."""
+prediction is added to once it has learnt (in bf16 beside bf16 matrix products), trained
+through the target, alone (the first stage) or with the transformer's last layer (the
+second), saved and loaded with the adapter, and refused where there is no residual."""
 
 from __future__ import annotations
 
@@ -70,6 +70,22 @@ def test_the_prediction_is_added_to_the_sharpened_base(media):  # noqa: F811
     correction = seen[0][1]
     assert correction.abs().max() > 1e-2
     torch.testing.assert_close(latent - without, correction, rtol=1e-4, atol=1e-5)
+
+
+def test_with_bf16_matmuls_the_head_runs_in_bf16_and_the_base_stays_fp32(media):  # noqa: F811
+    pipe = build_pipeline(headed_config(media).model, 0)
+    _open(pipe)
+    clip = _clip(media)
+    seen = []
+    hook = pipe.adapter.detail.head.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    fp32 = _run(pipe, clip, output_type="latent").frames
+    pipe.enable_bf16_matmuls()
+    bf16 = _run(pipe, clip, output_type="latent").frames
+    hook.remove()
+    assert seen == [torch.float32, torch.bfloat16]
+    assert bf16.dtype == torch.float32  # the sum with the upscaled latent keeps the canvas's
+    assert not torch.equal(bf16, fp32)
+    torch.testing.assert_close(bf16, fp32, rtol=0, atol=0.02)
 
 
 def test_saved_and_loaded_with_the_adapter(media, tmp_path):  # noqa: F811

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # Order is the order shown in `--help`.
@@ -71,7 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     # Only the named command's module: others load torch, which a refused request never needs.
     args = build_parser(argv[:1] if argv[:1] and argv[0] in COMMANDS else COMMANDS).parse_args(argv)
     try:
-        return int(args._run(args) or 0)
+        code = int(args._run(args) or 0)
+        sys.stdout.flush()  # here, where a closed pipe can still be caught
+        return code
+    except BrokenPipeError:
+        # Whoever read the output stopped (`plan --json | head`): end quietly, as other
+        # command-line tools do, without Python's own flush at exit failing again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for such a tool
     except RequestError as err:
         print(f"error: {err.worded(OPTION_NAMES)}", file=sys.stderr)
         return 2

@@ -195,3 +195,20 @@ def test_usage_errors_from_the_real_command_line_are_one_line(tmp_path):
         assert result.returncode == 2, result.stderr
         assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_reader_that_stops_early_ends_plan_quietly():
+    # A plan of 16000x16000 in 256-pixel patches prints far more than a pipe holds, so the
+    # writer is still printing when `head` stops reading.
+    argv = ["plan", "--in-size", "4000x4000", "--scale", "4", "--patch", "256", "--json"]
+    with subprocess.Popen(
+        [sys.executable, "-m", "patchvsr", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    ) as proc:
+        assert proc.stdout.readline() == b"{\n"
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+        code = proc.wait(timeout=120)
+    assert code == 141 and err == ""

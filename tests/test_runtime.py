@@ -1,6 +1,10 @@
 """Loading models by name and from folders, incl. a folder laid out exactly like the hub's
 Wan2.1 repository (filled with tiny weights), and the refusals."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -10,10 +14,12 @@ from patchvsr.builders import build_tiny
 from patchvsr.errors import PatchVSRError
 from patchvsr.loading import prompt_cache_path
 from patchvsr.models import PatchVSRAdapter
-from patchvsr.models.configs import TINY_TRANSFORMER, tiny_adapter_config
+from patchvsr.models.configs import TINY_TRANSFORMER, TINY_VAE, tiny_adapter_config
 from patchvsr.pipeline import PatchVSRPipeline
 from patchvsr.runtime import load_pipeline
 from patchvsr.train.tiny_wan import write_tiny_wan
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_folder(folder, adapter=None):
@@ -141,6 +147,44 @@ def test_the_plan_geometry_from_configs_matches_the_loaded_models():
     assert geometry_for("tiny") == build_tiny().geometry
     meta = build_wan_1_3b("meta", torch.float32, with_vae=False)
     assert geometry_for("wan2.1-1.3b") == meta.geometry
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {},  # a hub Wan folder's VAE: every key diffusers' default
+        {"_class_name": "AutoencoderKLWan", "scale_factor_spatial": 16},
+        {"_class_name": "AutoencoderKLWan", **TINY_VAE},
+        {"_class_name": "AutoencoderKL"},
+        {"_class_name": "AutoencoderKL", "block_out_channels": [32, 32, 32], "norm_num_groups": 8},
+        {"_class_name": "PixelUnshuffleCodec"},
+        {"_class_name": "PixelUnshuffleCodec", "factor": 2},
+    ],
+)
+def test_the_spatial_factor_read_from_a_config_is_the_built_codecs(config):
+    from diffusers import AutoencoderKL, AutoencoderKLWan
+
+    from patchvsr.codec import LatentCodec
+    from patchvsr.models.configs import vae_spatial
+    from patchvsr.models.pixel_codec import PixelUnshuffleCodec
+
+    classes = {c.__name__: c for c in (AutoencoderKLWan, AutoencoderKL, PixelUnshuffleCodec)}
+    with torch.device("meta"):
+        vae = classes[config.get("_class_name", "AutoencoderKLWan")].from_config(config)
+    assert vae_spatial(config) == LatentCodec(vae).spatial
+
+
+def test_plan_reads_the_configs_without_importing_diffusers():
+    script = (
+        "import sys\n"
+        "from patchvsr.models.configs import geometry_for\n"
+        "print([geometry_for(m).align for m in ('mini', 'tiny', 'wan2.1-1.3b')])\n"
+        "print('diffusers' in sys.modules)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert run.stdout.splitlines() == ["[16, 16, 16]", "False"]
 
 
 def test_wan_fetches_the_text_encoder_only_without_a_cached_prompt(tmp_path, cache, monkeypatch):

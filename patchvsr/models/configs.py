@@ -96,29 +96,31 @@ class PlanGeometry:
         return self.patch_size or self.base_size
 
 
-def _vae_spatial(vae_config: dict) -> int:
+# Each autoencoder's spatial factor as `patchvsr.codec.LatentCodec` reads it off a built model,
+# here read off its config.json, with diffusers' defaults for keys a saved config may leave
+# out. Reading the file instead of building the model keeps diffusers out of `plan` (whose
+# imports take seconds); tests/test_runtime.py holds the two equal.
+_SPATIAL_FACTOR = {
+    "AutoencoderKLWan": lambda c: int(c.get("scale_factor_spatial", 8)),
+    "AutoencoderKL": lambda c: 2 ** (len(c.get("block_out_channels", (64,))) - 1),
+    "PixelUnshuffleCodec": lambda c: int(c.get("factor", 4)),
+}
+
+
+def vae_spatial(vae_config: dict) -> int:
     """The codec's spatial factor, from an autoencoder's config.json (no weights)."""
-    import torch
-    from diffusers import AutoencoderKL, AutoencoderKLWan
-
-    from patchvsr.codec import LatentCodec
-    from patchvsr.models.pixel_codec import PixelUnshuffleCodec
-
-    classes = {c.__name__: c for c in (AutoencoderKLWan, AutoencoderKL, PixelUnshuffleCodec)}
     name = vae_config.get("_class_name", "AutoencoderKLWan")
-    if name not in classes:
+    if name not in _SPATIAL_FACTOR:
         from patchvsr.errors import PatchVSRError
 
         raise PatchVSRError(f"unsupported autoencoder {name!r}")
-    with torch.device("meta"):  # shapes only: no memory, no time
-        vae = classes[name].from_config(vae_config)
-    return LatentCodec(vae).spatial
+    return _SPATIAL_FACTOR[name](vae_config)
 
 
 def geometry_from_configs(
     transformer: dict, vae: dict, base_size: int, patch_size: int | None = None
 ) -> PlanGeometry:
-    align = _vae_spatial(vae) * int(transformer.get("patch_size")[1])
+    align = vae_spatial(vae) * int(transformer.get("patch_size")[1])
     return PlanGeometry(base_size, align, patch_size)
 
 

@@ -25,8 +25,9 @@ def test_clip_noise_is_one_field_held_over_the_frames():
 
 @pytest.mark.skipif(not mini_installed(), reason="the mini model is not installed")
 def test_mini_keeps_a_still_picture_still_across_windows():
-    """7 identical frames, windows of 4 sharing 1: with fresh noise per frame the added detail
-    changes from frame to frame; with the clip's noise field it stays (nearly) the same."""
+    """7 identical frames, in mini's windows of 4: with fresh noise per frame the added detail
+    changes from frame to frame; with the clip's noise field it stays (nearly) the same, across
+    the window boundary too."""
     pipe = load_pipeline("mini", device="cpu")
     assert pipe.config.clip_noise
     frame = np.random.default_rng(0).integers(0, 255, (1, 48, 64, 3), dtype=np.uint8)

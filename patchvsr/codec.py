@@ -18,6 +18,7 @@ import torch
 from diffusers import AutoencoderKL, AutoencoderKLWan
 
 from patchvsr.frames import fold_frames, unfold_frames
+from patchvsr.models.configs import vae_spatial
 from patchvsr.models.pixel_codec import PixelUnshuffleCodec
 
 
@@ -26,22 +27,20 @@ class LatentCodec:
         self.vae = vae
         cfg = vae.config
         if isinstance(vae, AutoencoderKLWan):
-            self.kind = "wan"
-            self.spatial = cfg.scale_factor_spatial
+            self.kind, kind_class = "wan", AutoencoderKLWan
             self.temporal = cfg.scale_factor_temporal
             self.channels = cfg.z_dim
         elif isinstance(vae, AutoencoderKL):
-            self.kind = "image"
-            self.spatial = 2 ** (len(cfg.block_out_channels) - 1)
+            self.kind, kind_class = "image", AutoencoderKL
             self.temporal = 1
             self.channels = cfg.latent_channels
         elif isinstance(vae, PixelUnshuffleCodec):
-            self.kind = "pixel"
-            self.spatial = cfg.factor
+            self.kind, kind_class = "pixel", PixelUnshuffleCodec
             self.temporal = 1
             self.channels = vae.latent_channels
         else:
             raise TypeError(f"unsupported autoencoder {type(vae).__name__}")
+        self.spatial = vae_spatial(cfg, kind_class.__name__)
 
     def padded_frames(self, num_frames: int) -> int:
         """Frames the codec needs for a clip of `num_frames` (Wan: the next 4n+1)."""

@@ -373,9 +373,8 @@ class PatchVSRPipeline(DiffusionPipeline):
 
     def decode_window(self, window: Window, colour_correction: str = "wavelet") -> torch.Tensor:
         """Decode, crop the padding, correct colours against the upscaled input."""
-        z = window.latents + window.base if window.residual else window.latents
         out_h, out_w = window.out_hw
-        video = self.codec.decode(z.to(self.vae.dtype)).float()
+        video = self.codec.decode(window.result().to(self.vae.dtype)).float()
         video = video[:, :, : window.num_frames, :out_h, :out_w]
         return colour_fix(video, window.upscaled.float(), colour_correction).clamp(-1, 1)
 
@@ -455,8 +454,7 @@ class PatchVSRPipeline(DiffusionPipeline):
                     what = f"step {i + 1}/{total}, {len(plan.patches)} patches"
                     progress(k * total + i + 1, len(spans) * total, what)
             if output_type == "latent":
-                z = window.latents + window.base if window.residual else window.latents
-                return PatchVSROutput(frames=z, plan=plan)
+                return PatchVSROutput(frames=window.result(), plan=plan)
             # 7. Decode, crop the padding, correct colours; cross-fade into the result
             done = self.decode_window(window, colour_correction)
             if result is None:

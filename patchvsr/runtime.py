@@ -25,6 +25,7 @@ __all__ = [
     "ASSETS",
     "BUILTIN",
     "cpu_has_native_bf16",
+    "enable_native_bf16",
     "MINI_DIR",
     "download",
     "download_wan",
@@ -55,6 +56,13 @@ def cpu_has_native_bf16() -> bool:
     return bool(
         torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
     )
+
+
+def enable_native_bf16(pipe: PatchVSRPipeline) -> None:
+    """How mini runs: on a CPU with native bf16, its matrix products and convolutions in bf16
+    (`PatchVSRPipeline.enable_bf16_matmuls`; held-out Y-PSNR within 0.002 dB of fp32: README,
+    Performance); elsewhere as loaded."""
+    pipe.enable_bf16_matmuls(pipe.device.type == "cpu" and cpu_has_native_bf16())
 
 
 def busy_cores(samples: int = 9, interval: float = 0.01, stat: str = "/proc/stat") -> int:
@@ -128,10 +136,9 @@ def load_pipeline(
     if model == "mini":
         if not (MINI_DIR / "model_index.json").exists():
             raise PatchVSRError(f"the mini model is not installed ({MINI_DIR} is missing)")
-        # mini is small: fp32 on every device; on a CPU with native bf16, its matrix products
-        # and convolutions run in bf16 (held-out Y-PSNR within 0.002 dB: README, Performance)
+        # mini is small: fp32 on every device, bf16 products where the CPU has them
         pipe = PatchVSRPipeline.from_pretrained(MINI_DIR, adapter, dtype=torch.float32).to(dev)
-        pipe.enable_bf16_matmuls(dev.type == "cpu" and cpu_has_native_bf16())
+        enable_native_bf16(pipe)
         return pipe
     if model == "wan2.1-1.3b":
         source = download_wan()

@@ -44,6 +44,10 @@ class Window:
     residual: bool  # the model predicts the residual over `base`
     batch_size: int
 
+    def result(self) -> torch.Tensor:
+        """The canvas as the model's output latent: with the base added for a residual model."""
+        return self.latents + self.base if self.residual else self.latents
+
     def layout(self, step: int) -> tuple[PatchPlan, list[torch.Tensor]]:
         """The plan (latent cells) and weights of step `step`, counted from the first step
         this window runs (so a one-step run of a shifted grid is plain tiling); every scheme

@@ -44,7 +44,7 @@ from patchvsr.grid import PatchPlan  # noqa: E402
 from patchvsr.metrics import SeamStats, psnr_y, seam_lines, ssim_y, temporal_consistency  # noqa: E402
 from patchvsr.models.configs import MINI_DIR  # noqa: E402
 from patchvsr.pipeline import PatchVSRPipeline  # noqa: E402
-from patchvsr.runtime import cpu_has_native_bf16  # noqa: E402
+from patchvsr.runtime import enable_native_bf16  # noqa: E402
 from patchvsr.train.degrade import downscale, from_uint8, h264, to_uint8  # noqa: E402
 from patchvsr.train.media import read_image, read_pack  # noqa: E402
 
@@ -253,7 +253,8 @@ def main() -> int:
     for folder in args.models:
         label = Path(folder).name if Path(folder).name != "pipeline" else Path(folder).parent.name
         pipe = PatchVSRPipeline.from_pretrained(folder).to(args.device)
-        pipe.enable_bf16_matmuls(args.device == "cpu" and cpu_has_native_bf16() and not args.fp32)
+        if not args.fp32:
+            enable_native_bf16(pipe)
         models[label] = pipe
     reference = None
     if not args.no_reference:

@@ -96,10 +96,10 @@ class PlanGeometry:
         return self.patch_size or self.base_size
 
 
-# Each autoencoder's spatial factor as `patchvsr.codec.LatentCodec` reads it off a built model,
-# here read off its config.json, with diffusers' defaults for keys a saved config may leave
-# out. Reading the file instead of building the model keeps diffusers out of `plan` (whose
-# imports take seconds); tests/test_runtime.py holds the two equal.
+# Each autoencoder's spatial factor, from its config: a config.json as saved (with diffusers'
+# defaults for the keys it may leave out) or a built model's. `plan` reads the file instead of
+# building the model, which keeps diffusers' imports (seconds) out of it; `LatentCodec` reads
+# the built model's through the same function, and tests/test_runtime.py holds the two equal.
 _SPATIAL_FACTOR = {
     "AutoencoderKLWan": lambda c: int(c.get("scale_factor_spatial", 8)),
     "AutoencoderKL": lambda c: 2 ** (len(c.get("block_out_channels", (64,))) - 1),
@@ -107,9 +107,10 @@ _SPATIAL_FACTOR = {
 }
 
 
-def vae_spatial(vae_config: dict) -> int:
-    """The codec's spatial factor, from an autoencoder's config.json (no weights)."""
-    name = vae_config.get("_class_name", "AutoencoderKLWan")
+def vae_spatial(vae_config, name: str | None = None) -> int:
+    """The codec's spatial factor, from an autoencoder's config (no weights); `name` is its
+    class (None: the config's `_class_name`, as in a saved config.json)."""
+    name = name or vae_config.get("_class_name", "AutoencoderKLWan")
     if name not in _SPATIAL_FACTOR:
         from patchvsr.errors import PatchVSRError
 

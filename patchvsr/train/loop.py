@@ -122,10 +122,10 @@ def init_weights(
         for name, value in weights.items():
             if value.shape != every[name].shape:
                 raise PatchVSRError(f"run.init_weights: {name} has another shape in {path}")
-            if name not in params:
-                every[name].copy_(value)
-            elif trainable:
-                every[name].copy_(value)
+            if name in params and not trainable:
+                continue  # a resumed run's checkpoint holds it
+            every[name].copy_(value)
+            if name in params:
                 ema.shadow[name].copy_(value)
 
 

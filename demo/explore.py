@@ -13,11 +13,12 @@ from types import SimpleNamespace
 import gradio as gr
 
 from patchvsr.errors import PatchVSRError
-from patchvsr.grid import SCHEMES, WEIGHT_MODES
 from patchvsr.io.probe import VideoInfo, probe
-from patchvsr.pick import AxesMap, patch_at
+from patchvsr.method.grid import SCHEMES
+from patchvsr.method.weights import WEIGHT_MODES
 from patchvsr.serve import explore as core
 from patchvsr.serve.config import Limits
+from patchvsr.viz.pick import AxesMap, patch_at
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples"
 EXAMPLES = sorted(p for p in EXAMPLES_DIR.iterdir() if p.suffix in (".mp4", ".png", ".jpg"))

@@ -17,14 +17,13 @@ from types import SimpleNamespace
 import gradio as gr
 
 from demo.explore import EXAMPLES, user_error
-from patchvsr import training_free
 from patchvsr.errors import PatchVSRError
 from patchvsr.request import parse_size
-from patchvsr.serve import explore
+from patchvsr.serve import explore, training_free
 from patchvsr.serve.background import BackgroundJob
 from patchvsr.serve.config import DemoSettings
 from patchvsr.serve.jobs import DemoRequest, DemoResult, check_request, run_request
-from patchvsr.upscalers import BASELINES
+from patchvsr.video.upscalers import BASELINES
 
 try:  # Hugging Face Spaces: a GPU is lent for each call of a function marked `spaces.GPU`
     import spaces

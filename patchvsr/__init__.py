@@ -5,7 +5,7 @@
     pipe = PatchVSRPipeline.from_pretrained("assets/patchvsr-mini")
     frames = pipe(frames, scale=4).frames  # (F, H, W, 3) uint8 in and out
 
-The pipeline loads on first use, so `import patchvsr.grid` stays light.
+The pipeline loads on first use, so `import patchvsr.method.grid` stays light.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ __all__ = ["PatchVSRPipeline"]
 
 def __getattr__(name: str):
     if name == "PatchVSRPipeline":
-        from patchvsr.pipeline import PatchVSRPipeline
+        from patchvsr.pipeline.pipeline_patchvsr import PatchVSRPipeline
 
         return PatchVSRPipeline
     raise AttributeError(f"module 'patchvsr' has no attribute {name!r}")

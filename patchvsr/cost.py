@@ -11,7 +11,7 @@ import json
 import math
 from dataclasses import asdict, dataclass
 
-from patchvsr.grid import PatchPlan, heaviest_step
+from patchvsr.method.grid import PatchPlan, heaviest_step
 from patchvsr.models.configs import WAN_T2V_1_3B, WAN_TEXT_TOKENS
 
 

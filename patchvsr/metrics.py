@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from patchvsr.grid import PatchPlan
+from patchvsr.method.grid import PatchPlan
 
 _Y_WEIGHTS = np.array([65.481, 128.553, 24.966]) / 255.0
 _SSIM_C1 = (0.01 * 255) ** 2

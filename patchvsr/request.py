@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from patchvsr.errors import PatchVSRError
-from patchvsr.grid import SCHEMES, PatchPlan, plan_patches
-from patchvsr.location import location_scale
+from patchvsr.method.grid import SCHEMES, PatchPlan, plan_patches
+from patchvsr.method.location import location_scale
 from patchvsr.models.configs import PlanGeometry
 
 # Outputs larger than this on a side are refused: 16K is beyond any display, and weight maps

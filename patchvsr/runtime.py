@@ -17,8 +17,9 @@ from pathlib import Path
 import torch
 
 from patchvsr.errors import PatchVSRError
-from patchvsr.models.configs import ASSETS, MINI_DIR, WAN_HUB_ID
-from patchvsr.pipeline import PatchVSRPipeline
+from patchvsr.models.configs import ASSETS, MINI_DIR
+from patchvsr.pipeline.hub import download, download_wan
+from patchvsr.pipeline.pipeline_patchvsr import PatchVSRPipeline
 
 BUILTIN = ("tiny", "mini", "wan2.1-1.3b")
 __all__ = [
@@ -94,31 +95,6 @@ def use_free_cores() -> int:
     return threads
 
 
-def download(repo_id: str, patterns: list[str]) -> Path:
-    """These files of a hub repository, in the local hub cache."""
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(snapshot_download(repo_id, allow_patterns=patterns))
-    except Exception as err:  # offline, unknown id, no network: one line for the user
-        offline = " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") else ""
-        raise PatchVSRError(
-            f"cannot fetch {repo_id} from the model hub{offline}: {type(err).__name__}"
-        ) from err
-
-
-def download_wan() -> Path:
-    """Wan2.1-T2V-1.3B without its 11 GB text encoder unless the prompt embedding it gives
-    is not cached yet (its config.json, the cache key, is always fetched)."""
-    from patchvsr.loading import prompt_cache_path
-
-    parts = ["model_index.json", "transformer/*", "vae/*", "text_encoder/config.json"]
-    folder = download(WAN_HUB_ID, parts)
-    if not prompt_cache_path(folder).exists():
-        folder = download(WAN_HUB_ID, parts + ["text_encoder/*", "tokenizer/*"])
-    return folder
-
-
 def load_pipeline(
     model: str = "mini",
     device: str = "auto",
@@ -130,7 +106,7 @@ def load_pipeline(
     dev = resolve_device(device)
     dtype = dtype or default_dtype(dev)
     if model == "tiny":
-        from patchvsr.builders import build_tiny
+        from patchvsr.pipeline.builders import build_tiny
 
         return build_tiny().to(dev)
     if model == "mini":

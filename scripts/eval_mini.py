@@ -40,10 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import realesrgan_reference  # noqa: E402
 
 from patchvsr.frames import upscale_bicubic  # noqa: E402
-from patchvsr.grid import PatchPlan  # noqa: E402
+from patchvsr.method.grid import PatchPlan  # noqa: E402
 from patchvsr.metrics import SeamStats, psnr_y, seam_lines, ssim_y, temporal_consistency  # noqa: E402
 from patchvsr.models.configs import MINI_DIR  # noqa: E402
-from patchvsr.pipeline import PatchVSRPipeline  # noqa: E402
+from patchvsr.pipeline.pipeline_patchvsr import PatchVSRPipeline  # noqa: E402
 from patchvsr.runtime import enable_native_bf16  # noqa: E402
 from patchvsr.train.degrade import downscale, from_uint8, h264, to_uint8  # noqa: E402
 from patchvsr.train.media import read_image, read_pack  # noqa: E402

@@ -26,7 +26,7 @@ from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from patchvsr.pipeline import PatchVSRPipeline  # noqa: E402
+from patchvsr.pipeline.pipeline_patchvsr import PatchVSRPipeline  # noqa: E402
 from patchvsr.train.config import load_config  # noqa: E402
 from patchvsr.train.model import (  # noqa: E402
     DETAIL_PARAMETERS,

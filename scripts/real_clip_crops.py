@@ -28,7 +28,7 @@ from eval_mini import SCALE, bicubic, strip, textured_window  # noqa: E402
 
 from patchvsr.io.reader import read_frames  # noqa: E402
 from patchvsr.models.configs import MINI_DIR  # noqa: E402
-from patchvsr.pipeline import PatchVSRPipeline  # noqa: E402
+from patchvsr.pipeline.pipeline_patchvsr import PatchVSRPipeline  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CLIPS = "dove_demo/002.mp4,dove_demo/005.mp4,realbasicvsr_demo_000"

@@ -35,7 +35,7 @@ def write_random_base(folder: Path) -> None:
     from diffusers import AutoencoderKLWan, WanTransformer3DModel
 
     from patchvsr.bench.models import WAN_T2V_1_3B, WAN_TEXT_TOKENS
-    from patchvsr.runtime import prompt_cache_path
+    from patchvsr.pipeline.hub import prompt_cache_path
     from patchvsr.train.tiny_wan import MODEL_INDEX
 
     torch.manual_seed(0)

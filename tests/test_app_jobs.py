@@ -14,13 +14,13 @@ from PIL import Image
 
 from patchvsr import viz
 from patchvsr.errors import PatchVSRError
-from patchvsr.grid import plan_patches
 from patchvsr.io.probe import probe
 from patchvsr.io.reader import read_frames
-from patchvsr.pick import axes_map, patch_at
+from patchvsr.method.grid import plan_patches
 from patchvsr.serve.background import DEVICE_LOCK, BackgroundJob, JobCancelled
 from patchvsr.serve.config import DemoSettings, Limits, default_models
 from patchvsr.serve.jobs import DemoRequest, check_request, remove_old_jobs, run_request
+from patchvsr.viz.pick import axes_map, patch_at
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIP = ROOT / "assets" / "examples" / "dove_002.mp4"  # 318x180, 32 frames, 16 fps

@@ -41,7 +41,7 @@ from patchvsr.cli import main
 from patchvsr.io.probe import probe
 from patchvsr.io.reader import read_frames
 from patchvsr.serve.config import DemoSettings
-from patchvsr.upscalers import bicubic_resize
+from patchvsr.video.upscalers import bicubic_resize
 
 BOMB_SIDE = 16000  # one decoded 16000x16000 RGB frame takes 768 MB
 BOMB = "declared 16000x16000"

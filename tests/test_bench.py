@@ -12,8 +12,8 @@ import torch
 
 from patchvsr.bench.flops import StepCounter
 from patchvsr.bench.timing import timed_calls
-from patchvsr.builders import build_wan_1_3b
 from patchvsr.cli import main
+from patchvsr.pipeline.builders import build_wan_1_3b
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -12,7 +12,7 @@ from patchvsr.bench.seams import (
     figure_path,
     format_seams,
 )
-from patchvsr.grid import plan_patches, step_plans
+from patchvsr.method.grid import plan_patches, step_plans
 from patchvsr.metrics import seam_lines
 
 

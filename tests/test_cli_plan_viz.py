@@ -14,8 +14,8 @@ from PIL import Image
 from patchvsr.cli import main
 from patchvsr.cost import ModelCost, estimate_work
 from patchvsr.errors import PatchVSRError
-from patchvsr.grid import plan_patches
 from patchvsr.io.reader import read_frame
+from patchvsr.method.grid import plan_patches
 from patchvsr.request import output_size, parse_size
 
 ROOT = Path(__file__).resolve().parent.parent

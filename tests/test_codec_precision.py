@@ -8,7 +8,8 @@ import pytest
 import torch
 from diffusers import AutoencoderKLWan
 
-from patchvsr.codec import (
+from patchvsr.models.configs import TINY_VAE
+from patchvsr.pipeline.codec import (
     TILE_OVERLAP,
     LatentCodec,
     tile_side,
@@ -16,7 +17,6 @@ from patchvsr.codec import (
     vae_bytes_per_pixel,
     vae_dtype,
 )
-from patchvsr.models.configs import TINY_VAE
 
 # The stated bounds: a decode in bf16 within 40 dB of fp32, memory tiles within 35 dB of one
 # whole-frame decode (measured on this VAE: 55.7 dB and 45.5 dB).

@@ -11,7 +11,7 @@ from patchvsr.io.comparison import comparison_size, compose, make_comparison, sp
 from patchvsr.io.probe import probe
 from patchvsr.io.reader import read_frames
 from patchvsr.io.writer import VideoWriter
-from patchvsr.upscalers import bicubic_resize
+from patchvsr.video.upscalers import bicubic_resize
 
 
 def _frames(h: int = 120, w: int = 160) -> tuple[np.ndarray, np.ndarray]:

@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 
 from patchvsr.bench.workload import test_clip as synthetic_clip
-from patchvsr.builders import build_tiny
-from patchvsr.colorfix import wavelet
+from patchvsr.method.colorfix import wavelet
 from patchvsr.metrics import psnr_y
+from patchvsr.pipeline.builders import build_tiny
 from patchvsr.runtime import cpu_has_native_bf16
 
 

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from patchvsr.models.adapter import PatchVSRAdapter
-from patchvsr.pipeline import PatchVSRPipeline
+from patchvsr.pipeline.pipeline_patchvsr import PatchVSRPipeline
 from patchvsr.train.data import make_batch
 from patchvsr.train.loop import data_settings, train
 from patchvsr.train.media import load_sources

@@ -24,11 +24,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from patchvsr.builders import build_tiny
-from patchvsr.grid import plan_patches
-from patchvsr.jobs import work_dir_for
+from patchvsr.method.grid import plan_patches
 from patchvsr.parallel import balance, choose_mode, shard_by_tokens
 from patchvsr.parallel.balance import patch_tokens, window_idle_share, window_rounds
+from patchvsr.pipeline.builders import build_tiny
+from patchvsr.video.jobs import work_dir_for
 
 ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "HF_HUB_OFFLINE": "1"}
 TINY = ["--model", "tiny", "--scale", "2", "--seed", "0", "--steps", "2"]
@@ -184,7 +184,7 @@ def test_bad_input_is_one_line_on_every_process(tmp_path):
 KILLABLE = """
 import os, sys, time
 from pathlib import Path
-from patchvsr import upscalers
+from patchvsr.video import upscalers
 from patchvsr.cli import main
 
 marker = Path(sys.argv[1])
@@ -255,7 +255,7 @@ import json, os, sys
 import numpy as np, torch, torch.distributed as dist
 sys.path.insert(0, sys.argv[2])
 from conftest import clip_frame
-from patchvsr.builders import build_tiny
+from patchvsr.pipeline.builders import build_tiny
 
 dist.init_process_group("gloo")
 pipe = build_tiny()

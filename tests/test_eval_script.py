@@ -13,8 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 import eval_mini  # noqa: E402
 
-from patchvsr.builders import build_tiny  # noqa: E402
-from patchvsr.grid import plan_patches  # noqa: E402
+from patchvsr.method.grid import plan_patches  # noqa: E402
+from patchvsr.pipeline.builders import build_tiny  # noqa: E402
 
 
 def _frames(detail: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 from conftest import REPO_ROOT, write_clip
 
-import patchvsr.jobs as jobs
+import patchvsr.video.jobs as jobs
 from patchvsr.cli import main
-from patchvsr.jobs import work_dir_for
+from patchvsr.video.jobs import work_dir_for
 
 # --- killed in the middle of a window ----------------------------------------------------------
 
@@ -36,7 +36,7 @@ from patchvsr.jobs import work_dir_for
 KILLABLE = """
 import sys, time
 from pathlib import Path
-from patchvsr import upscalers
+from patchvsr.video import upscalers
 from patchvsr.cli import main
 
 marker = Path(sys.argv[1])

@@ -7,16 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from patchvsr.grid import (
-    SCHEMES,
-    WEIGHT_MODES,
-    accumulate,
-    base_spans,
-    coverage,
-    patch_weight,
-    patch_weights,
-    plan_patches,
-)
+from patchvsr.method.grid import SCHEMES, base_spans, plan_patches
+from patchvsr.method.weights import WEIGHT_MODES, accumulate, coverage, patch_weight, patch_weights
 
 # Small patches keep frames small and the patch counts high: the same code paths as 4K with
 # 512 patches, at a fraction of the cost.

@@ -42,7 +42,7 @@ def test_job_validation_loads_no_torch_and_the_parallel_names_still_resolve(tmp_
         import sys
         from patchvsr import parallel
         from patchvsr.errors import PatchVSRError
-        from patchvsr.jobs import UpscaleJob, validate_job
+        from patchvsr.video.jobs import UpscaleJob, validate_job
         try:
             validate_job(UpscaleJob(input="missing.mp4", output="x.mp4", out_size=(64, 64)))
         except PatchVSRError as err:

@@ -13,9 +13,9 @@ from conftest import audio_duration
 from patchvsr.errors import PatchVSRError
 from patchvsr.io.probe import probe
 from patchvsr.io.reader import read_frames
-from patchvsr.jobs import UpscaleJob, run_job, work_dir_for
-from patchvsr.temporal import plan_windows, window_weights
-from patchvsr.upscalers import (
+from patchvsr.method.temporal import plan_windows, window_weights
+from patchvsr.video.jobs import UpscaleJob, run_job, work_dir_for
+from patchvsr.video.upscalers import (
     BicubicUpscaler,
     LanczosUpscaler,
     Upscaler,
@@ -255,7 +255,7 @@ def test_progress_counts_the_clips_frames_once(make_clip, tmp_path, monkeypatch)
     progress callback count the clip's 11, each once."""
     from tqdm import tqdm
 
-    import patchvsr.jobs as jobs
+    import patchvsr.video.jobs as jobs
 
     bars = []
 

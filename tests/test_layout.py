@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from patchvsr.cli import main
-from patchvsr.location import location_scale, normalized_box
+from patchvsr.method.location import location_scale, normalized_box
 from patchvsr.models.configs import geometry_for
 from patchvsr.request import Request, plan_request
 
@@ -60,7 +60,7 @@ def test_nothing_the_app_runs_reaches_the_command_line():
 def test_explore_plan_and_the_pipeline_make_the_same_plan_at_1080p(capsys):
     """480x270 x4 = 1920x1080: the padded canvas is 1920x1088 on the 1.3B's 16 px lattice, and
     the three front doors to a plan agree on every patch."""
-    from patchvsr.builders import build_wan_1_3b
+    from patchvsr.pipeline.builders import build_wan_1_3b
     from patchvsr.serve.explore import page_plan
 
     info = SimpleNamespace(height=270, width=480)
@@ -82,7 +82,7 @@ def test_explore_plan_and_the_pipeline_make_the_same_plan_at_1080p(capsys):
 
 
 def test_the_pipeline_runs_the_plan_that_plan_for_gives():
-    from patchvsr.builders import build_tiny
+    from patchvsr.pipeline.builders import build_tiny
 
     pipe = build_tiny()
     clip = np.random.default_rng(0).integers(0, 255, (2, 23, 37, 3), dtype=np.uint8)
@@ -105,7 +105,7 @@ class _Seen(Exception):
 def test_the_location_encoding_gets_one_scale_for_a_non_square_resize(monkeypatch):
     """1000x564 from 250x141 scales the width by 4 and the height by 4.0 (564/141); the
     pipeline's patches get `location_scale`, and boxes on the padded canvas."""
-    from patchvsr.builders import build_tiny
+    from patchvsr.pipeline.builders import build_tiny
 
     pipe = build_tiny()
     seen = {}

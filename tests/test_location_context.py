@@ -8,9 +8,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from patchvsr.context import global_roi_mask, global_view, global_view_size, mark_roi
-from patchvsr.grid import Patch, plan_patches
-from patchvsr.location import (
+from patchvsr.method.context import global_roi_mask, global_view, global_view_size, mark_roi
+from patchvsr.method.grid import Patch, plan_patches
+from patchvsr.method.location import (
     encoding_dim,
     encoding_similarity_map,
     location_encoding,

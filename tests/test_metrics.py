@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from patchvsr.grid import plan_patches
 from patchvsr.io.reader import read_frame
+from patchvsr.method.grid import plan_patches
 from patchvsr.metrics import (
     psnr_y,
     rgb_to_y,
@@ -17,7 +17,7 @@ from patchvsr.metrics import (
     ssim_y,
     temporal_consistency,
 )
-from patchvsr.upscalers import bicubic_resize
+from patchvsr.video.upscalers import bicubic_resize
 
 
 def _smooth_image(h: int = 96, w: int = 128) -> np.ndarray:

@@ -11,7 +11,7 @@ import skimage.data
 import torch
 
 from patchvsr.metrics import psnr_y, ssim_y
-from patchvsr.pipeline import upscale_bicubic
+from patchvsr.pipeline.pipeline_patchvsr import upscale_bicubic
 from patchvsr.runtime import load_pipeline
 from patchvsr.serve.config import mini_installed
 from patchvsr.train.degrade import downscale, from_uint8, to_uint8

@@ -4,7 +4,7 @@ import pytest
 import torch
 from diffusers import WanTransformer3DModel
 
-from patchvsr.location import location_encoding
+from patchvsr.method.location import location_encoding
 from patchvsr.models import PatchVSRAdapter, PatchVSRTransformer
 from patchvsr.models.configs import TINY_TRANSFORMER, tiny_adapter_config
 from patchvsr.models.lora import add_base_lora, lora_parameter_names

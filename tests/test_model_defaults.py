@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from patchvsr.bench.workload import test_clip as synthetic_clip
-from patchvsr.builders import build_tiny
 from patchvsr.cli import main
 from patchvsr.models.configs import MINI_DIR, geometry_for
-from patchvsr.pipeline import PatchVSRPipeline
+from patchvsr.pipeline.builders import build_tiny
+from patchvsr.pipeline.pipeline_patchvsr import PatchVSRPipeline
 
 TINY_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "tiny.toml"
 

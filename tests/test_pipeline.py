@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from patchvsr.bench.workload import test_clip as synthetic_clip
-from patchvsr.builders import build_tiny
 from patchvsr.errors import PatchVSRError
-from patchvsr.fusion import fuse_patches
-from patchvsr.grid import patch_weights
+from patchvsr.method.fusion import fuse_patches
+from patchvsr.method.weights import patch_weights
+from patchvsr.pipeline.builders import build_tiny
 
 
 @pytest.fixture(scope="module")

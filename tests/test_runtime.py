@@ -10,12 +10,12 @@ import pytest
 import torch
 from diffusers import WanTransformer3DModel
 
-from patchvsr.builders import build_tiny
 from patchvsr.errors import PatchVSRError
-from patchvsr.loading import prompt_cache_path
 from patchvsr.models import PatchVSRAdapter
 from patchvsr.models.configs import TINY_TRANSFORMER, TINY_VAE, tiny_adapter_config
-from patchvsr.pipeline import PatchVSRPipeline
+from patchvsr.pipeline.builders import build_tiny
+from patchvsr.pipeline.hub import prompt_cache_path
+from patchvsr.pipeline.pipeline_patchvsr import PatchVSRPipeline
 from patchvsr.runtime import load_pipeline
 from patchvsr.train.tiny_wan import write_tiny_wan
 
@@ -45,7 +45,7 @@ def test_hub_layout_loads_training_free_and_caches_the_prompt(hub_folder, cache)
     assert pipe.adapter is None  # no adapter weights given: adapter off
     assert pipe.prompt_embeds.shape == (1, 512, TINY_TRANSFORMER["text_dim"])
     assert prompt_cache_path(hub_folder).exists()
-    # training-free: 4 of 32 steps from noise level 0.3 (patchvsr.training_free)
+    # training-free: 4 of 32 steps from noise level 0.3 (patchvsr.method.training_free)
     assert (pipe.config.default_steps, pipe.config.default_strength) == (32, 0.125)
     pipe.register_to_config(base_size=32, window=5, window_overlap=0)
     out = pipe(np.zeros((5, 16, 16, 3), np.uint8), scale=2, num_inference_steps=1)
@@ -140,8 +140,8 @@ def test_save_and_load_again_gives_byte_identical_output(name, tmp_path):
 
 
 def test_the_plan_geometry_from_configs_matches_the_loaded_models():
-    from patchvsr.builders import build_wan_1_3b
     from patchvsr.models.configs import geometry_for
+    from patchvsr.pipeline.builders import build_wan_1_3b
 
     assert geometry_for("mini") == load_pipeline("mini", device="cpu").geometry
     assert geometry_for("tiny") == build_tiny().geometry
@@ -164,9 +164,9 @@ def test_the_plan_geometry_from_configs_matches_the_loaded_models():
 def test_the_spatial_factor_read_from_a_config_is_the_built_codecs(config):
     from diffusers import AutoencoderKL, AutoencoderKLWan
 
-    from patchvsr.codec import LatentCodec
     from patchvsr.models.configs import vae_spatial
     from patchvsr.models.pixel_codec import PixelUnshuffleCodec
+    from patchvsr.pipeline.codec import LatentCodec
 
     classes = {c.__name__: c for c in (AutoencoderKLWan, AutoencoderKL, PixelUnshuffleCodec)}
     with torch.device("meta"):
@@ -188,22 +188,20 @@ def test_plan_reads_the_configs_without_importing_diffusers():
 
 
 def test_wan_fetches_the_text_encoder_only_without_a_cached_prompt(tmp_path, cache, monkeypatch):
-    from patchvsr import runtime
+    from patchvsr.pipeline import hub
 
     asked = []
     folder = tmp_path / "snapshot"
     (folder / "text_encoder").mkdir(parents=True)
     (folder / "text_encoder" / "config.json").write_text("{}")
-    monkeypatch.setattr(
-        runtime, "download", lambda repo, patterns: asked.append(patterns) or folder
-    )
-    runtime.download_wan()
+    monkeypatch.setattr(hub, "download", lambda repo, patterns: asked.append(patterns) or folder)
+    hub.download_wan()
     assert len(asked) == 2 and "text_encoder/*" in asked[1]  # nothing cached: fetch it
     assert "text_encoder/*" not in asked[0] and "tokenizer/*" not in asked[0]
     asked.clear()
     prompt_cache_path(folder).parent.mkdir(parents=True)
     prompt_cache_path(folder).write_bytes(b"cached")
-    runtime.download_wan()
+    hub.download_wan()
     assert len(asked) == 1 and not any(
         p.startswith(("text_encoder/*", "tokenizer")) for p in asked[0]
     )

@@ -17,10 +17,10 @@ from conftest import REPO_ROOT, write_clip
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from patchvsr.builders import build_tiny
 from patchvsr.cli import main
 from patchvsr.errors import PatchVSRError
-from patchvsr.loading import load_adapter
+from patchvsr.pipeline.builders import build_tiny
+from patchvsr.pipeline.loading import load_adapter
 from patchvsr.runtime import load_pipeline
 from patchvsr.serve.config import DemoSettings
 

@@ -7,15 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_grid import FAST, lengths, patch_sizes
 
-from patchvsr.grid import (
-    accumulate,
-    coverage,
-    patch_weights,
-    plan_patches,
-    shift_fraction,
-    step_plan,
-    step_plans,
-)
+from patchvsr.method.grid import plan_patches, shift_fraction, step_plan, step_plans
+from patchvsr.method.weights import accumulate, coverage, patch_weights
 
 steps = st.integers(min_value=0, max_value=40)
 

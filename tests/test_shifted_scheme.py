@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from patchvsr.bench.workload import test_clip as synthetic_clip
-from patchvsr.builders import build_tiny
 from patchvsr.cli import main
-from patchvsr.grid import accumulate, plan_patches
-from patchvsr.step_layout import StepLayouts
+from patchvsr.method.grid import plan_patches
+from patchvsr.method.step_layout import StepLayouts
+from patchvsr.method.weights import accumulate
+from patchvsr.pipeline.builders import build_tiny
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +86,8 @@ def test_the_default_scheme_is_shifted_from_two_steps_and_the_paper_grid_at_one(
 def test_memory_check_sizes_a_shifted_grid_by_its_largest_step(pipe):
     """A shifted step can hold patches larger than step 0's: the activation estimate (and so
     the out-of-memory check and the batch size) follows the largest patch of any step."""
-    from patchvsr.grid import step_plans
-    from patchvsr.memory import patch_activation_bytes
+    from patchvsr.method.grid import step_plans
+    from patchvsr.pipeline.memory import patch_activation_bytes
 
     shifted = pipe.plan_for((216, 384), 32, "shifted")
     area = [max(p.height * p.width for p in s.patches) for s in step_plans(shifted, 8)]

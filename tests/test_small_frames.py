@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from patchvsr.errors import PatchVSRError
-from patchvsr.jobs import UpscaleJob, validate_job
+from patchvsr.video.jobs import UpscaleJob, validate_job
 
 ROOT = Path(__file__).resolve().parents[1]
 MALLOC_DEBUG = Path("/usr/lib/x86_64-linux-gnu/libc_malloc_debug.so")

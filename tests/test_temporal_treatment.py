@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
+from patchvsr.method.temporal_detail import clip_noise, steady_detail
 from patchvsr.metrics import temporal_consistency
 from patchvsr.runtime import load_pipeline
 from patchvsr.serve.config import mini_installed
-from patchvsr.temporal_detail import clip_noise, steady_detail
 
 
 def test_clip_noise_is_one_field_held_over_the_frames():

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from patchvsr.cli import main
 from patchvsr.errors import PatchVSRError
-from patchvsr.pipeline import PatchVSRPipeline, upscale_bicubic
+from patchvsr.pipeline.pipeline_patchvsr import PatchVSRPipeline, upscale_bicubic
 from patchvsr.train import data_settings, train
 from patchvsr.train.config import load_config
 from patchvsr.train.data import as_video, make_batch

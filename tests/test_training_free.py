@@ -8,11 +8,12 @@ import pytest
 from conftest import write_clip
 from diffusers import WanTransformer3DModel
 
-from patchvsr import training_free
-from patchvsr.builders import build_tiny
 from patchvsr.cli import main
+from patchvsr.method import training_free
 from patchvsr.models import PatchVSRAdapter
 from patchvsr.models.configs import tiny_adapter_config
+from patchvsr.pipeline.builders import build_tiny
+from patchvsr.serve import training_free as wording
 from patchvsr.serve.config import DemoSettings, Limits
 from patchvsr.serve.jobs import DemoRequest, check_request, run_request
 
@@ -49,7 +50,7 @@ def _upscale(clip: Path, out: Path, *extra: str) -> int:
 def test_the_cli_says_what_runs_without_adapter_weights(clip, tmp_path, capsys):
     assert _upscale(clip, tmp_path / "out.mp4", "--model", str(TINY_WAN)) == 0
     err = capsys.readouterr().err
-    assert "training-free mode" in err and training_free.WHAT_RUNS in err
+    assert "training-free mode" in err and wording.WHAT_RUNS in err
     assert "4 of 32 steps from noise level sigma 0.30 (strength 0.125)" in err
     assert (tmp_path / "out.mp4").exists()
 
@@ -78,7 +79,7 @@ def test_the_demo_labels_the_model_choice_and_the_result(bare_tiny, clip, tmp_pa
 
     with gr.Blocks():
         ui = layout(DemoSettings(models=["tiny", bare_tiny, "bicubic"], default_model="tiny"))
-    assert f"{bare_tiny}: {training_free.SHORT}" in ui.model.info
+    assert f"{bare_tiny}: {wording.SHORT}" in ui.model.info
     assert "tiny:" not in ui.model.info.replace(bare_tiny, "")
 
     for model, free in ((bare_tiny, True), ("tiny", False)):
@@ -87,5 +88,5 @@ def test_the_demo_labels_the_model_choice_and_the_result(bare_tiny, clip, tmp_pa
         status = "\n".join([result.summary, *result.notes])
         assert ("training-free" in status) is free, status
         if free:
-            assert f"({training_free.SHORT})" in result.summary
-            assert any(training_free.WHAT_RUNS in n for n in result.notes)
+            assert f"({wording.SHORT})" in result.summary
+            assert any(wording.WHAT_RUNS in n for n in result.notes)

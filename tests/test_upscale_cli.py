@@ -19,7 +19,7 @@ from PIL import Image
 from patchvsr.cli import main
 from patchvsr.io.probe import probe
 from patchvsr.io.reader import read_frames
-from patchvsr.jobs import work_dir_for
+from patchvsr.video.jobs import work_dir_for
 
 
 def _upscale(*args: str) -> int:

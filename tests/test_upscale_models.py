@@ -3,11 +3,11 @@ and frame counts that are not 4n+1, and one-line refusals of bad models."""
 
 import pytest
 
-from patchvsr.builders import build_tiny
 from patchvsr.cli import main
 from patchvsr.io.probe import probe
 from patchvsr.models import PatchVSRAdapter
 from patchvsr.models.configs import tiny_adapter_config
+from patchvsr.pipeline.builders import build_tiny
 
 
 def _run(capsys, *argv):
@@ -98,5 +98,5 @@ def test_adapter_for_another_base_is_refused(make_clip, tmp_path, capsys):
 
 def test_size_too_large_for_memory_is_refused(make_clip, tmp_path, capsys, monkeypatch):
     clip = make_clip(frames=3, size=(16, 16), audio=False)
-    monkeypatch.setattr("patchvsr.memory.available_bytes", lambda device: 1024**2)
+    monkeypatch.setattr("patchvsr.pipeline.memory.available_bytes", lambda device: 1024**2)
     _refused(capsys, tmp_path, ["upscale", clip, "--size", "1024x1024", "--model", "tiny"], "GiB")

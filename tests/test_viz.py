@@ -13,9 +13,10 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from patchvsr import viz
-from patchvsr.context import global_view_size
-from patchvsr.grid import WEIGHT_MODES, patch_weights, plan_patches
 from patchvsr.io.reader import read_frame
+from patchvsr.method.context import global_view_size
+from patchvsr.method.grid import plan_patches
+from patchvsr.method.weights import WEIGHT_MODES, patch_weights
 
 CLIP = Path(__file__).resolve().parent.parent / "assets" / "examples" / "dove_002.mp4"
 
@@ -156,8 +157,8 @@ def test_location_encoding_gets_the_same_boxes_and_scale_in_viz_and_pipeline(mon
     is x4 on both axes and would not tell the two axes apart.)"""
     import torch
 
-    from patchvsr import pipeline
-    from patchvsr.builders import build_tiny
+    from patchvsr.pipeline import pipeline_patchvsr as pipeline
+    from patchvsr.pipeline.builders import build_tiny
 
     in_hw, out_hw = (40, 62), (141, 250)
     seen = []
@@ -287,7 +288,7 @@ def test_save_figure_writes_atomically(tmp_path, plan):
 def test_figures_never_touch_pyplot():
     code = (
         "import sys; import numpy as np; from patchvsr import viz; "
-        "from patchvsr.grid import plan_patches; "
+        "from patchvsr.method.grid import plan_patches; "
         "plan = plan_patches(256, 384, 64); f = np.zeros((64, 96, 3), np.uint8); "
         "[viz.figure_to_png(g) for g in viz.figure_set(f, plan).values()]; "
         "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'"

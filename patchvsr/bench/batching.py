@@ -9,7 +9,7 @@ its own peak-memory section.
 from __future__ import annotations
 
 from patchvsr.bench.workload import timed_upscale
-from patchvsr.pipeline import PatchVSRPipeline
+from patchvsr.pipeline.pipeline_patchvsr import PatchVSRPipeline
 
 
 def measure_batching(

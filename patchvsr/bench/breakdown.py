@@ -13,12 +13,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import patchvsr.pipeline as pipeline_module
-from patchvsr import fusion
+import patchvsr.pipeline.pipeline_patchvsr as pipeline_module
 from patchvsr.bench.timing import clock, timed_calls
 from patchvsr.bench.workload import SCALE, test_clip, upscale_kwargs
-from patchvsr.codec import LatentCodec
-from patchvsr.pipeline import PatchVSRPipeline
+from patchvsr.method import fusion
+from patchvsr.pipeline.codec import LatentCodec
+from patchvsr.pipeline.pipeline_patchvsr import PatchVSRPipeline
 
 MODEL_PARTS = ("transformer", "global branch", "codec encode", "codec decode")
 OVERHEAD_PARTS = ("fusion", "colour fix", "video I/O", "other")

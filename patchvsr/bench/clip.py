@@ -22,7 +22,7 @@ from patchvsr.bench.child import PACKAGE_ROOT, child_env
 from patchvsr.io.probe import probe
 from patchvsr.io.reader import read_frames
 from patchvsr.io.writer import VideoWriter
-from patchvsr.upscalers import lanczos_resize
+from patchvsr.video.upscalers import lanczos_resize
 
 EXAMPLE = PACKAGE_ROOT / "assets" / "examples" / "dove_002.mp4"
 

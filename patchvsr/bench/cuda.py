@@ -14,9 +14,9 @@ import torch
 
 from patchvsr.bench.flops import StepCounter, global_latent_shape, latent_shape, scheme_plan
 from patchvsr.bench.timing import clock
-from patchvsr.builders import build_wan_1_3b
-from patchvsr.pipeline import PatchVSRPipeline
-from patchvsr.window import Window
+from patchvsr.pipeline.builders import build_wan_1_3b
+from patchvsr.pipeline.pipeline_patchvsr import PatchVSRPipeline
+from patchvsr.pipeline.window import Window
 
 # Dense bf16 peaks from the vendors' datasheets (FLOP/s), by a substring of the device name;
 # the first match wins, so the PCIe part comes before the plain name.

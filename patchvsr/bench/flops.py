@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from patchvsr.builders import build_wan_1_3b
-from patchvsr.context import global_view_size
 from patchvsr.cost import block_flops
-from patchvsr.grid import PatchPlan, heaviest_step
-from patchvsr.location import location_encoding
-from patchvsr.pipeline import PatchVSRPipeline
+from patchvsr.method.context import global_view_size
+from patchvsr.method.grid import PatchPlan, heaviest_step
+from patchvsr.method.location import location_encoding
+from patchvsr.pipeline.builders import build_wan_1_3b
+from patchvsr.pipeline.pipeline_patchvsr import PatchVSRPipeline
 
 SCALE = 4
 

@@ -26,7 +26,7 @@ import torch
 
 from patchvsr.bench.breakdown import MODEL_PARTS, time_breakdown
 from patchvsr.bench.cuda import cuda_benchmark
-from patchvsr.builders import build_wan_1_3b
+from patchvsr.pipeline.builders import build_wan_1_3b
 
 # How `patchvsr.runtime` runs the 1.3B model by default: 8 steps from strength 0.6.
 DEFAULT_STEPS, DEFAULT_STRENGTH = 8, 0.6

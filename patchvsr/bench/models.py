@@ -1,14 +1,14 @@
 """The CPU benchmark's model: the shipped mini, or its architecture with random weights.
 
 Timing does not depend on the weights' values, so a fresh clone without the mini still
-benchmarks the same architecture. The real 1.3B configuration is `patchvsr.builders`.
+benchmarks the same architecture. The real 1.3B configuration is `patchvsr.pipeline.builders`.
 """
 
 from __future__ import annotations
 
-from patchvsr.builders import build_tiny
 from patchvsr.models.configs import MINI_DIR
-from patchvsr.pipeline import PatchVSRPipeline
+from patchvsr.pipeline.builders import build_tiny
+from patchvsr.pipeline.pipeline_patchvsr import PatchVSRPipeline
 from patchvsr.runtime import load_pipeline
 
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from patchvsr.bench.clip import make_clip, time_cli
-from patchvsr.grid import plan_patches
+from patchvsr.method.grid import plan_patches
 from patchvsr.parallel.balance import balance, patch_tokens
 
 FULL_4K = (2160, 3840)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from patchvsr.grid import PatchPlan, step_plans
+from patchvsr.method.grid import PatchPlan, step_plans
 from patchvsr.metrics import seam_lines, seam_score
 
 SCHEMES = ("tiles", "paper", "shifted")
@@ -55,7 +55,7 @@ def compare_seams(
     from patchvsr.bench.clip import EXAMPLE
     from patchvsr.io.reader import read_frames
     from patchvsr.runtime import load_pipeline
-    from patchvsr.upscalers import lanczos_resize
+    from patchvsr.video.upscalers import lanczos_resize
 
     pipe = load_pipeline(model, "cpu")
     width, height = size

@@ -13,7 +13,7 @@ import torch
 
 from patchvsr.bench.timing import clock
 from patchvsr.bench.workload import SCALE, test_clip, upscale_kwargs
-from patchvsr.pipeline import PatchVSRPipeline
+from patchvsr.pipeline.pipeline_patchvsr import PatchVSRPipeline
 
 
 class GlobalPerPatch(torch.nn.Module):

@@ -9,7 +9,7 @@ import torch
 
 from patchvsr.bench.rss import PeakTracker
 from patchvsr.bench.timing import timed_calls
-from patchvsr.pipeline import PatchVSRPipeline
+from patchvsr.pipeline.pipeline_patchvsr import PatchVSRPipeline
 
 SCALE = 4  # every benchmark upscales x4, the paper's setting
 

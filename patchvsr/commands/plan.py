@@ -14,7 +14,7 @@ import argparse
 
 from patchvsr.cost import format_json, plan_json, plan_report
 from patchvsr.errors import PatchVSRError
-from patchvsr.grid import SCHEMES, PatchPlan
+from patchvsr.method.grid import SCHEMES, PatchPlan
 from patchvsr.models.configs import geometry_for
 from patchvsr.request import DEFAULT_OVERLAP, DEFAULT_SCALE, Request, parse_size, plan_request
 

@@ -9,7 +9,7 @@
 
 Keeps the input's frame rate and timestamps and copies its audio. Shows a progress bar and
 ends with a one-line summary. `--model bicubic` / `--model lanczos` are the classical
-baselines. Output, comparison and work folder are written atomically (see `patchvsr.jobs`).
+baselines. Output, comparison and work folder are written atomically (see `patchvsr.video.jobs`).
 Under `torchrun --nproc_per_node N -m patchvsr upscale ...` the same command shares its work
 over N processes (see `patchvsr.parallel`).
 """
@@ -17,19 +17,21 @@ over N processes (see `patchvsr.parallel`).
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 
-from patchvsr import parallel, training_free
+from patchvsr import parallel
 from patchvsr.commands.plan import add_scheme_option
 from patchvsr.errors import PatchVSRError
 from patchvsr.io.comparison import MODES
 from patchvsr.io.probe import probe
 from patchvsr.io.writer import DEFAULT_CODEC, DEFAULT_CRF
-from patchvsr.jobs import DEFAULT_MAX_OUTPUT_PIXELS, UpscaleJob, run_job, validate_job
-from patchvsr.parallel.runner import MODES as PARALLEL_MODES
-from patchvsr.parallel.runner import announce, follow, leading
 from patchvsr.request import DEFAULT_SCALE, Request, parse_size
-from patchvsr.upscalers import BASELINES, get_upscaler
+from patchvsr.serve import training_free
+from patchvsr.video.distributed import MODES as PARALLEL_MODES
+from patchvsr.video.distributed import announce, follow, lead_windows, leading
+from patchvsr.video.jobs import DEFAULT_MAX_OUTPUT_PIXELS, UpscaleJob, run_job, validate_job
+from patchvsr.video.upscalers import BASELINES, get_upscaler
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -198,7 +200,8 @@ def _run(args: argparse.Namespace, group: parallel.Group | None) -> int:
     upscaler = _load(args, options)
     if notice := training_free.notice(upscaler):
         print(f"note: {notice}", file=sys.stderr)
-    result = run_job(job, upscaler, info)
+    lead = None if group is None else functools.partial(lead_windows, group=group)
+    result = run_job(job, upscaler, info, lead_windows=lead)
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     print(result.summary())

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from patchvsr.commands.plan import add_plan_options, input_size, plan_from_args
 from patchvsr.errors import PatchVSRError
-from patchvsr.grid import WEIGHT_MODES
+from patchvsr.method.weights import WEIGHT_MODES
 
 WHAT = ("grid", "weights", "location", "context", "compare")
 FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg")

@@ -20,7 +20,7 @@ import numpy as np
 from patchvsr.bench.rss import peak_bytes, reset_peak, rss_bytes, trim_heap
 from patchvsr.errors import PatchVSRError
 from patchvsr.io.reader import VideoReader
-from patchvsr.jobs import UpscaleJob, validate_job
+from patchvsr.video.jobs import UpscaleJob, validate_job
 
 WINDOW = 16  # frames decoded: the largest first window the app or the command line reads
 # Address space the worker may take beyond what it holds at start. Far above the fuzzer's

@@ -22,8 +22,8 @@ from patchvsr.errors import PatchVSRError
 from patchvsr.io.output import check_output_path
 from patchvsr.io.probe import VideoInfo, probe
 from patchvsr.io.reader import VideoReader
+from patchvsr.io.resize import bicubic_resize
 from patchvsr.io.writer import DEFAULT_CODEC, DEFAULT_CRF, FrameSink, open_writer
-from patchvsr.upscalers import bicubic_resize
 
 MODES = ("auto", "side", "split")
 MAX_SIDE_WIDTH = 4096

@@ -30,7 +30,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.models.transformers.transformer_wan import WanTransformerBlock
 
-from patchvsr.location import encoding_dim
+from patchvsr.method.location import encoding_dim
 from patchvsr.models.detail import DetailHead
 
 

@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 from diffusers import WanTransformer3DModel
 
-from patchvsr.location import roi_mask
+from patchvsr.method.location import roi_mask
 from patchvsr.models.adapter import GlobalKeysValues, PatchVSRAdapter
 from patchvsr.models.attention import GlobalCrossAttnProcessor, GlobalState
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from patchvsr.grid import PatchPlan
+from patchvsr.method.grid import PatchPlan
 
 
 def patch_tokens(plan_latent: PatchPlan, token_hw: tuple[int, int] = (1, 1)) -> list[int]:

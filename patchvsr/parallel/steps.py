@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from patchvsr.grid import PatchPlan
+from patchvsr.method.grid import PatchPlan
 from patchvsr.parallel.balance import patch_tokens, shard_by_tokens
 from patchvsr.parallel.group import current, sum_across
 

@@ -29,7 +29,7 @@ from patchvsr.errors import PatchVSRError
 from patchvsr.io.probe import VideoInfo
 from patchvsr.models.configs import MINI_DIR
 from patchvsr.request import parse_size
-from patchvsr.upscalers import BASELINES
+from patchvsr.video.upscalers import BASELINES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,13 +15,13 @@ import numpy as np
 from patchvsr import viz
 from patchvsr.cost import plan_report
 from patchvsr.errors import PatchVSRError
-from patchvsr.grid import PatchPlan
 from patchvsr.io.probe import VideoInfo
 from patchvsr.io.reader import read_frame
-from patchvsr.location import normalized_box
+from patchvsr.method.grid import PatchPlan
+from patchvsr.method.location import normalized_box
 from patchvsr.models.configs import PlanGeometry, geometry_for
-from patchvsr.pick import axes_map
 from patchvsr.request import Request, RequestError, parse_size, plan_for, plan_request
+from patchvsr.viz.pick import axes_map
 
 EXPLORE_MODEL = "wan2.1-1.3b"  # whose plan Explore draws (its cost is what the report counts)
 FIGURES = ("grid", "weights", "location", "context")

@@ -6,7 +6,7 @@ computes the output size once (`patchvsr.request`); `run_request` then
 1. makes a job folder `job-<time>-<id>` under the output folder (and removes job folders
    older than the maximum age),
 2. copies the chosen frames losslessly into it when the request takes only part of the clip,
-3. upscales them with the job runner (`patchvsr.jobs`), writing the result and the
+3. upscales them with the job runner (`patchvsr.video.jobs`), writing the result and the
    side-by-side comparison with the bicubic upscale,
 4. saves the chosen frame both ways (PNG) and a figure of zoomed crops.
 
@@ -26,16 +26,23 @@ from pathlib import Path
 
 from PIL import Image
 
-from patchvsr import training_free, viz
+from patchvsr import viz
 from patchvsr.errors import PatchVSRError
 from patchvsr.io.probe import VideoInfo, is_image_path, probe
 from patchvsr.io.reader import VideoReader, read_frame
 from patchvsr.io.writer import FrameFolderWriter
-from patchvsr.jobs import JobStopped, UpscaleJob, run_job
 from patchvsr.request import Request
+from patchvsr.serve import training_free
 from patchvsr.serve.background import Report
 from patchvsr.serve.config import Limits
-from patchvsr.upscalers import BASELINES, PatchVSRUpscaler, Upscaler, bicubic_resize, get_upscaler
+from patchvsr.video.jobs import JobStopped, UpscaleJob, run_job
+from patchvsr.video.upscalers import (
+    BASELINES,
+    PatchVSRUpscaler,
+    Upscaler,
+    bicubic_resize,
+    get_upscaler,
+)
 
 Box = tuple[float, float, float, float]  # normalised (y0, x0, y1, x1)
 JOB_PREFIX = "job-"

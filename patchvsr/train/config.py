@@ -27,7 +27,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from patchvsr.errors import PatchVSRError
-from patchvsr.grid import SCHEMES
+from patchvsr.method.grid import SCHEMES
 from patchvsr.train.degrade import KINDS
 
 

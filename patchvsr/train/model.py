@@ -30,7 +30,7 @@ from patchvsr.models import PatchVSRAdapter
 from patchvsr.models.configs import TINY_VAE, tiny_adapter_config
 from patchvsr.models.lora import ADAPTER_NAME, add_base_lora
 from patchvsr.models.pixel_codec import PixelUnshuffleCodec
-from patchvsr.pipeline import PatchVSRPipeline
+from patchvsr.pipeline.pipeline_patchvsr import PatchVSRPipeline
 from patchvsr.runtime import load_pipeline
 from patchvsr.train.config import ModelConfig
 

@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from patchvsr.metrics import psnr_y  # noqa: E402
-from patchvsr.pipeline import PatchVSRPipeline, upscale_bicubic  # noqa: E402
+from patchvsr.pipeline.pipeline_patchvsr import PatchVSRPipeline, upscale_bicubic  # noqa: E402
 from patchvsr.train.degrade import downscale, from_uint8, to_uint8  # noqa: E402
 
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from patchvsr.grid import Patch
-from patchvsr.location import normalized_box
-from patchvsr.pipeline import PatchVSRPipeline, pad_video
+from patchvsr.method.grid import Patch
+from patchvsr.method.location import normalized_box
+from patchvsr.pipeline.pipeline_patchvsr import PatchVSRPipeline, pad_video
 from patchvsr.train.config import OptimConfig
 from patchvsr.train.data import Batch, as_video
 

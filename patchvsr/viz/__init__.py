@@ -21,7 +21,8 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from patchvsr.grid import PatchPlan, WeightMode
+from patchvsr.method.grid import PatchPlan
+from patchvsr.method.weights import WeightMode
 from patchvsr.viz.compare import auto_crop, compare_figure, resize_rgb
 from patchvsr.viz.context import context_figure, global_view_image, patch_condition
 from patchvsr.viz.draw import (

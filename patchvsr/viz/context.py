@@ -9,8 +9,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from PIL import Image
 
-from patchvsr import context, location
-from patchvsr.grid import PatchPlan
+from patchvsr.method import context, location
+from patchvsr.method.grid import PatchPlan
 from patchvsr.viz.draw import HALO, HIGHLIGHT, check_index, default_patch_index, describe_patch
 from patchvsr.viz.figure import new_figure
 

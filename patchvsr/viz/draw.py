@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib import patheffects
 from matplotlib.patches import Rectangle
 
-from patchvsr.grid import Patch, PatchPlan
+from patchvsr.method.grid import Patch, PatchPlan
 
 Box = tuple[float, float, float, float]  # normalised (y0, x0, y1, x1), end exclusive
 

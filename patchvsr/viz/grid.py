@@ -6,7 +6,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch as LegendSwatch
 
-from patchvsr.grid import PatchPlan
+from patchvsr.method.grid import PatchPlan
 from patchvsr.viz.draw import (
     HIGHLIGHT,
     STYLES,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from patchvsr import context, location
-from patchvsr.grid import PatchPlan
+from patchvsr.method import context, location
+from patchvsr.method.grid import PatchPlan
 from patchvsr.viz.draw import (
     HALO,
     HIGHLIGHT,

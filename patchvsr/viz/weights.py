@@ -9,7 +9,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch as LegendSwatch
 
-from patchvsr.grid import Patch, PatchPlan, WeightMode, patch_weights
+from patchvsr.method.grid import Patch, PatchPlan
+from patchvsr.method.weights import WeightMode, patch_weights
 from patchvsr.viz.draw import (
     HIGHLIGHT,
     STYLES,

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-from patchvsr.grid import PatchPlan
-from patchvsr.step_layout import StepLayouts
+from patchvsr.method.grid import PatchPlan
+from patchvsr.method.step_layout import StepLayouts
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from patchvsr.grid import PatchPlan
+from patchvsr.method.grid import PatchPlan
 
 
 @dataclass(frozen=True)

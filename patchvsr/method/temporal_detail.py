@@ -1,6 +1,6 @@
 """What keeps a one-step model from flickering more than its input: one noise field for the
 whole clip (`clip_noise`), and its added detail averaged over time where the picture stands
-still (`steady_detail`). The windows themselves are planned in `patchvsr.temporal`.
+still (`steady_detail`). The windows themselves are planned in `patchvsr.method.temporal`.
 """
 
 from __future__ import annotations

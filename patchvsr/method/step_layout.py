@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import torch
 
-from patchvsr.grid import PatchPlan, patch_weights, step_plan
+from patchvsr.method.grid import PatchPlan, step_plan
+from patchvsr.method.weights import patch_weights
 
 
 class StepLayouts:

@@ -1,6 +1,6 @@
 """The pluggable upscaler: anything with `name`, `window`, `overlap` and `upscale()`.
 
-The job runner (`patchvsr.jobs`) feeds an upscaler temporal windows of `window` frames,
+The job runner (`patchvsr.video.jobs`) feeds an upscaler temporal windows of `window` frames,
 consecutive windows sharing `overlap` frames that it cross-fades. The classical baselines
 (bicubic, Lanczos) live here; every other name is delegated to `patchvsr.runtime`, which
 loads the diffusion models. Baselines are what comparisons and evaluations measure against,
@@ -12,39 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from PIL import Image
+
+from patchvsr.io.resize import bicubic_resize, check_frames, lanczos_resize
 
 Progress = Callable[[int, int, str], None]
 BASELINES = ("bicubic", "lanczos")
-
-
-def _check_frames(frames: np.ndarray, out_size: tuple[int, int]) -> tuple[int, int]:
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise ValueError(f"expected (F, H, W, 3) uint8 frames, got {frames.shape} {frames.dtype}")
-    out_h, out_w = (int(v) for v in out_size)
-    if out_h <= 0 or out_w <= 0:
-        raise ValueError(f"output size must be positive, got {out_w}x{out_h}")
-    return out_h, out_w
-
-
-def _pil_resize(frames: np.ndarray, out_size: tuple[int, int], method: int) -> np.ndarray:
-    out_h, out_w = _check_frames(frames, out_size)
-    if frames.shape[1:3] == (out_h, out_w):
-        return frames.copy()
-    return np.stack([np.asarray(Image.fromarray(f).resize((out_w, out_h), method)) for f in frames])
-
-
-def bicubic_resize(frames: np.ndarray, out_size: tuple[int, int]) -> np.ndarray:
-    """(F, H, W, 3) uint8 -> (F, out_h, out_w, 3) uint8, bicubic.
-
-    PIL's filter: cubic kernel a = -0.5 with antialiasing when shrinking, which is MATLAB's
-    `imresize`, the reference upscale of the (V)SR literature. `out_size` is (out_h, out_w)."""
-    return _pil_resize(frames, out_size, Image.Resampling.BICUBIC)
-
-
-def lanczos_resize(frames: np.ndarray, out_size: tuple[int, int]) -> np.ndarray:
-    """(F, H, W, 3) uint8 -> (F, out_h, out_w, 3) uint8 with PIL's Lanczos-3 filter."""
-    return _pil_resize(frames, out_size, Image.Resampling.LANCZOS)
 
 
 class Upscaler:
@@ -66,7 +38,7 @@ class Upscaler:
         """frames (F, H, W, 3) uint8 RGB -> (F, out_h, out_w, 3) uint8 RGB.
 
         `out_size` is (out_h, out_w); `progress(done, total, what)` reports work done."""
-        return self._upscale(frames, _check_frames(frames, out_size), seed, progress)
+        return self._upscale(frames, check_frames(frames, out_size), seed, progress)
 
     def _upscale(
         self, frames: np.ndarray, out_hw: tuple[int, int], seed: int, progress: Progress | None

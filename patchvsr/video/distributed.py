@@ -30,7 +30,6 @@ from collections.abc import Callable, Iterator
 from patchvsr.errors import PatchVSRError
 from patchvsr.io.probe import VideoInfo
 from patchvsr.io.reader import VideoReader
-from patchvsr.jobs import UpscaleJob, frames_done, input_windows, progress_bar, save_window
 from patchvsr.parallel.balance import Balance, balance, choose_mode, patch_tokens, window_rounds
 from patchvsr.parallel.group import (
     Group,
@@ -43,8 +42,9 @@ from patchvsr.parallel.group import (
     scatter,
     stopping,
 )
-from patchvsr.upscalers import Upscaler
-from patchvsr.workfolder import WorkFolder
+from patchvsr.video.jobs import UpscaleJob, frames_done, input_windows, progress_bar, save_window
+from patchvsr.video.upscalers import Upscaler
+from patchvsr.video.workfolder import WorkFolder
 
 MODES = ("auto", "patches", "windows")
 

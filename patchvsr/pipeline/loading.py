@@ -15,9 +15,7 @@ before anything in it is opened.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from pathlib import Path
 
 import torch
@@ -30,12 +28,13 @@ from diffusers import (
 from diffusers.utils import logging as diffusers_logging
 from safetensors.torch import load_file, save_file
 
-from patchvsr import training_free
-from patchvsr.codec import vae_dtype
 from patchvsr.errors import PatchVSRError
+from patchvsr.method import training_free
 from patchvsr.models import PatchVSRAdapter
 from patchvsr.models.configs import PROMPT, WAN_FLOW_SHIFT, WAN_SETTINGS, WAN_TEXT_TOKENS
 from patchvsr.models.prompt import PromptEmbedding
+from patchvsr.pipeline.codec import vae_dtype
+from patchvsr.pipeline.hub import download, prompt_cache_path
 
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
@@ -66,8 +65,6 @@ def _local(source: str | Path, patterns: list[str]) -> Path:
     """A local folder as is; anything else is a hub id, fetched (these files only)."""
     if Path(source).exists():
         return Path(source)
-    from patchvsr.runtime import download
-
     return download(str(source), patterns)
 
 
@@ -135,7 +132,7 @@ def load_wan(cls, folder: Path, dtype: torch.dtype, adapter: str | Path | None =
     vae = _component(AutoencoderKLWan, folder / "vae", vae_dtype(dtype))
     adapter_model = load_adapter(adapter, dtype) if adapter else None
     settings = dict(WAN_SETTINGS)
-    if adapter_model is None:  # the front ends say what runs (patchvsr.training_free)
+    if adapter_model is None:  # the front ends say what runs (patchvsr.method.training_free)
         settings |= training_free.defaults(WAN_FLOW_SHIFT)
     device = torch.device(
         "cuda" if dtype == torch.bfloat16 and torch.cuda.is_available() else "cpu"
@@ -149,15 +146,6 @@ def load_wan(cls, folder: Path, dtype: torch.dtype, adapter: str | Path | None =
         PromptEmbedding.of(embeds),
         **settings,
     )
-
-
-def prompt_cache_path(folder: Path) -> Path:
-    """Where the fixed prompt's embedding for the text encoder of `folder` is cached: keyed by
-    the encoder's config.json (which the hub download always fetches) and the prompt."""
-    config = folder / "text_encoder" / "config.json"
-    key = hashlib.sha256((config.read_bytes() if config.exists() else b"") + PROMPT.encode())
-    root = Path(os.environ.get("PATCHVSR_CACHE", Path.home() / ".cache" / "patchvsr"))
-    return root / f"prompt-{key.hexdigest()[:16]}.safetensors"
 
 
 def prompt_embedding(

@@ -16,8 +16,8 @@ from patchvsr.io.comparison import ComparisonWriter
 from patchvsr.io.probe import VideoInfo
 from patchvsr.io.reader import VideoReader
 from patchvsr.io.writer import open_writer
-from patchvsr.upscalers import Upscaler, bicubic_resize
-from patchvsr.workfolder import WorkFolder
+from patchvsr.video.upscalers import Upscaler, bicubic_resize
+from patchvsr.video.workfolder import WorkFolder
 
 
 def assemble(

@@ -3,14 +3,14 @@
 The low-resolution clip is upscaled (bicubic) to the output size and encoded onto one latent
 canvas. At every denoising step the model runs on every patch of the grid (base + auxiliary
 seam patches, batched by size) and the predictions are fused on the canvas with the grid's
-weights (the paper's multi-patch joint modulation, `patchvsr.fusion`), then the scheduler takes
+weights (the paper's multi-patch joint modulation, `patchvsr.method.fusion`), then the scheduler takes
 one step on the whole canvas. The global branch sees the whole clip at the base size; it runs
 once per step and is shared by all patches.
 
 A diffusers pipeline: its settings (base size, temporal window and overlap, default steps and
 strength) are its registered config, and `save_pretrained` / `from_pretrained` round-trip it,
 the fixed prompt's embedding included (`PromptEmbedding`). `from_pretrained` also takes the
-hub's Wan2.1 layout (`patchvsr.loading`).
+hub's Wan2.1 layout (`patchvsr.pipeline.loading`).
 """
 
 from __future__ import annotations
@@ -26,23 +26,25 @@ import torch
 from diffusers import DiffusionPipeline, FlowMatchEulerDiscreteScheduler, WanTransformer3DModel
 from diffusers.utils import BaseOutput
 
-from patchvsr import fusion, loading, parallel
-from patchvsr.codec import LatentCodec
-from patchvsr.colorfix import colour_fix
-from patchvsr.context import global_view
+from patchvsr import parallel
 from patchvsr.errors import PatchVSRError
 from patchvsr.frames import as_video, pad_video, upscale_bicubic, video_to_frames
-from patchvsr.grid import PatchPlan, default_scheme
-from patchvsr.location import location_encoding, location_scale
-from patchvsr.memory import available_bytes, check_fits, patch_activation_bytes
+from patchvsr.method import fusion
+from patchvsr.method.colorfix import colour_fix
+from patchvsr.method.context import global_view
+from patchvsr.method.grid import PatchPlan, default_scheme
+from patchvsr.method.location import location_encoding, location_scale
+from patchvsr.method.step_layout import StepLayouts
+from patchvsr.method.temporal import plan_windows, window_weights
+from patchvsr.method.temporal_detail import clip_noise, steady_detail
 from patchvsr.models import PatchVSRAdapter, PatchVSRTransformer
 from patchvsr.models.configs import PlanGeometry
 from patchvsr.models.prompt import PromptEmbedding
+from patchvsr.pipeline import loading
+from patchvsr.pipeline.codec import LatentCodec
+from patchvsr.pipeline.memory import available_bytes, check_fits, patch_activation_bytes
+from patchvsr.pipeline.window import DenoiseSettings, Window
 from patchvsr.request import output_size, plan_for
-from patchvsr.step_layout import StepLayouts
-from patchvsr.temporal import plan_windows, window_weights
-from patchvsr.temporal_detail import clip_noise, steady_detail
-from patchvsr.window import DenoiseSettings, Window
 
 # (done, total, what): denoising steps done over all windows of the call
 Progress = Callable[[int, int, str], None]
@@ -85,8 +87,8 @@ class PatchVSRPipeline(DiffusionPipeline):
         global view; `window` frames per temporal window, consecutive ones sharing
         `window_overlap`; `default_steps` and `default_strength` what `__call__` runs when
         not told; `clip_noise` one noise field for the whole clip instead of fresh noise per
-        frame (`patchvsr.temporal_detail.clip_noise`); `steady_detail` the added detail averaged
-        over time where the picture stands still (`patchvsr.temporal_detail.steady_detail`);
+        frame (`patchvsr.method.temporal_detail.clip_noise`); `steady_detail` the added detail averaged
+        over time where the picture stands still (`patchvsr.method.temporal_detail.steady_detail`);
         `default_patch_size` the patch size run when not told (None: `base_size`) and
         `default_scheme` the grid (None: `grid.default_scheme` of the steps that run)."""
         super().__init__()

@@ -3,7 +3,7 @@
 A clip longer than what the model takes at once is processed in overlapping windows; the
 overlap is cross-faded so window boundaries do not flicker. The same 1-D taper as the patch
 grid's weights is used, along time instead of space. The noise the windows share and the
-steady detail of a one-step model are in `patchvsr.temporal_detail` (this module loads no
+steady detail of a one-step model are in `patchvsr.method.temporal_detail` (this module loads no
 torch: the job runner plans windows before any model is loaded).
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from patchvsr.grid import axis_profile
+from patchvsr.method.weights import axis_profile
 
 
 def plan_windows(num_frames: int, window: int, overlap: int) -> list[tuple[int, int]]:

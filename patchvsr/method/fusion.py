@@ -1,7 +1,7 @@
 """Multi-patch joint modulation: the model's predictions for every patch of a denoising step,
 fused on one latent canvas with the grid's weights.
 
-The weights of a plan sum to one at every canvas cell (`grid.patch_weights`), so the fused
+The weights of a plan sum to one at every canvas cell (`weights.patch_weights`), so the fused
 canvas is a weighted sum with no division. A partial sum over some of the patches is a valid
 share of it: processes that each fuse their own share and add the canvases up get the same
 result.
@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from patchvsr.grid import PatchPlan
-from patchvsr.location import normalized_box
+from patchvsr.method.grid import PatchPlan
+from patchvsr.method.location import normalized_box
 
 # (latents (B, C, f, h, w), condition latents (B, C, f, h, w), boxes (B, 4)) -> (B, C, f, h, w)
 PatchPredictor = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]

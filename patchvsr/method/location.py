@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from patchvsr.grid import Patch
+from patchvsr.method.grid import Patch
 
 if TYPE_CHECKING:
     import torch

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from patchvsr.location import roi_mask
+from patchvsr.method.location import roi_mask
 
 
 def global_view_size(height: int, width: int, base: int = 512, align: int = 16) -> tuple[int, int]:

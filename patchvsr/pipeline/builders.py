@@ -20,7 +20,7 @@ from patchvsr.models.configs import (
     tiny_adapter_config,
 )
 from patchvsr.models.prompt import PromptEmbedding
-from patchvsr.pipeline import PatchVSRPipeline
+from patchvsr.pipeline.pipeline_patchvsr import PatchVSRPipeline
 
 
 def build_tiny(seed: int = 0, with_adapter: bool = True) -> PatchVSRPipeline:

@@ -12,7 +12,7 @@ import math
 import torch
 
 from patchvsr.errors import PatchVSRError
-from patchvsr.grid import PatchPlan, counted_steps
+from patchvsr.method.grid import PatchPlan, counted_steps
 
 
 def available_bytes(device: torch.device | str) -> int:

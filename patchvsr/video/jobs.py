@@ -6,13 +6,13 @@ How a job runs
    space for the work folder.
 2. Upscale phase. The input is decoded once, in order; the upscaler gets windows of
    `upscaler.window` frames (consecutive windows share `upscaler.overlap` frames) planned by
-   `patchvsr.temporal.plan_windows`. Window k uses seed `seed + k`, so a window computed
+   `patchvsr.method.temporal.plan_windows`. Window k uses seed `seed + k`, so a window computed
    again gives the same frames. Each finished window is saved in the work folder
    `OUT.patchvsr-work/` as `window_NNNNN.npy` (raw uint8, exact) plus a `.json` with its
-   timestamps (`patchvsr.workfolder`): a window is either complete or absent. The progress
+   timestamps (`patchvsr.video.workfolder`): a window is either complete or absent. The progress
    bar counts the clip's frames, each once, however the windows overlap.
-3. Assembly phase (`patchvsr.assemble`). Frames are read back one at a time (memory-mapped),
-   overlaps cross-faded with `patchvsr.temporal.window_weights`, and streamed into the encoder
+3. Assembly phase (`patchvsr.video.assemble`). Frames are read back one at a time (memory-mapped),
+   overlaps cross-faded with `patchvsr.method.temporal.window_weights`, and streamed into the encoder
    (and the comparison video) with the input's timestamps and audio. The encoder writes into
    the work folder and the finished file is renamed onto the output path.
 4. The work folder is removed.
@@ -41,21 +41,24 @@ import numpy as np
 from tqdm import tqdm
 
 from patchvsr import parallel
-from patchvsr.assemble import assemble as _assemble
 from patchvsr.errors import PatchVSRError
 from patchvsr.io.comparison import comparison_size
 from patchvsr.io.output import check_codec, check_output_path, output_kind
 from patchvsr.io.probe import VideoInfo, probe
 from patchvsr.io.reader import VideoReader
 from patchvsr.io.writer import DEFAULT_CODEC, DEFAULT_CRF
-from patchvsr.temporal import plan_windows, window_weights
-from patchvsr.upscalers import Upscaler
-from patchvsr.workfolder import WorkFolder, make_manifest, path_bytes, work_dir_for
+from patchvsr.method.temporal import plan_windows, window_weights
+from patchvsr.video.assemble import assemble as _assemble
+from patchvsr.video.upscalers import Upscaler
+from patchvsr.video.workfolder import WorkFolder, make_manifest, path_bytes, work_dir_for
 
 # 7680 x 4320 (8K UHD): above this a frame is almost surely a typo in --scale/--size.
 DEFAULT_MAX_OUTPUT_PIXELS = 7680 * 4320
 # (frames of the clip done, frames in all, what is happening)
 JobProgress = Callable[[float, int, str], None]
+# (job, upscaler, info, work folder, window spans, windows to do): the upscale phase of a run
+# shared over a process group.
+LeadWindows = Callable[["UpscaleJob", Upscaler, VideoInfo, WorkFolder, list, list], None]
 
 
 @dataclass
@@ -222,10 +225,13 @@ def run_job(
     upscaler: Upscaler,
     info: VideoInfo | None = None,
     on_progress: JobProgress | None = None,
+    lead_windows: LeadWindows | None = None,
 ) -> JobResult:
     """Run `job` with `upscaler`; see the module docstring for the phases. `info`: the input
     already probed; `on_progress(frames done, frames in all, what)` follows the upscale phase
-    in frames of the clip (each counted once), as the progress bar does."""
+    in frames of the clip (each counted once), as the progress bar does. `lead_windows`: the
+    upscale phase shared over a process group (`patchvsr.video.distributed.lead_windows`,
+    bound to the group), handed in by whoever started the group; None: this process alone."""
     started = time.perf_counter()
     # 1. Checks, before any work.
     info = validate_job(job, info)
@@ -244,13 +250,10 @@ def run_job(
     try:
         # 2. Upscale phase: the windows still to compute (all of them unless resuming).
         todo = [k for k, span in enumerate(spans) if not work.is_done(k, span)]
-        group = parallel.current()
-        if group is None:
+        if lead_windows is None:
             _upscale_windows(job, upscaler, info, spans, todo, work, on_progress)
         else:  # torchrun / accelerate: shared with the other processes
-            from patchvsr.parallel.runner import lead_windows
-
-            lead_windows(job, upscaler, info, work, spans, todo, group)
+            lead_windows(job, upscaler, info, work, spans, todo)
         # 3. Assembly phase.
         bar = functools.partial(progress_bar, job.quiet)
         writer_notes = _assemble(job, upscaler, info, spans, weights, work, bar)
@@ -357,6 +360,7 @@ def save_window(
 __all__ = [
     "DEFAULT_MAX_OUTPUT_PIXELS",
     "JobProgress",
+    "LeadWindows",
     "JobResult",
     "JobStopped",
     "UpscaleJob",

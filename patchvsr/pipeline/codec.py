@@ -67,7 +67,7 @@ class LatentCodec:
         if self.kind != "wan":
             return None
         if free_bytes is None:
-            from patchvsr.memory import available_bytes
+            from patchvsr.pipeline.memory import available_bytes
 
             free_bytes = available_bytes(self.vae.device)
         per_pixel = vae_bytes_per_pixel(self.vae.dtype)

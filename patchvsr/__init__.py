@@ -1,8 +1,9 @@
 """PatchVSR: patch-wise video super-resolution with a video diffusion transformer.
 
     from patchvsr import PatchVSRPipeline
+    from patchvsr.models.configs import MINI_DIR
 
-    pipe = PatchVSRPipeline.from_pretrained("assets/patchvsr-mini")
+    pipe = PatchVSRPipeline.from_pretrained(MINI_DIR)  # mini's weights, in the package
     frames = pipe(frames, scale=4).frames  # (F, H, W, 3) uint8 in and out
 
 The pipeline loads on first use, so `import patchvsr.method.grid` stays light.

@@ -1,7 +1,7 @@
 """Loading PatchVSR models by name: `tiny`, `mini`, `wan2.1-1.3b`, or a folder or hub id.
 
 - `tiny`: random weights made at run time (tests, CI), every code path of the real model.
-- `mini`: the small model trained by this project, shipped in `assets/patchvsr-mini/`.
+- `mini`: the small model trained by this project, shipped in `patchvsr/models/patchvsr-mini/`.
 - `wan2.1-1.3b`: the real Wan2.1 base from the hub, plus adapter weights from `adapter=` (a
   folder or hub id); without them it runs training-free with the adapter off, and says so.
   The text encoder is fetched only while the fixed prompt's embedding is not cached yet.
@@ -17,13 +17,12 @@ from pathlib import Path
 import torch
 
 from patchvsr.errors import PatchVSRError
-from patchvsr.models.configs import ASSETS, MINI_DIR
+from patchvsr.models.configs import MINI_DIR
 from patchvsr.pipeline.hub import download, download_wan
 from patchvsr.pipeline.pipeline_patchvsr import PatchVSRPipeline
 
 BUILTIN = ("tiny", "mini", "wan2.1-1.3b")
 __all__ = [
-    "ASSETS",
     "BUILTIN",
     "cpu_has_native_bf16",
     "enable_native_bf16",

@@ -23,15 +23,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from patchvsr.fuzz.mutate import Case  # noqa: E402
-from patchvsr.fuzz.runner import (  # noqa: E402
+from extras.fuzz.mutate import Case  # noqa: E402
+from extras.fuzz.runner import (  # noqa: E402
     CASE_TIMEOUT,
     MEMORY_BUDGET,
     Worker,
     run_cases,
     write_regression,
 )
-from patchvsr.fuzz.seeds import build_seeds  # noqa: E402
+from extras.fuzz.seeds import build_seeds  # noqa: E402
 
 REGRESSIONS = ROOT / "tests" / "fuzz_regressions"
 

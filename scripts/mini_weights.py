@@ -1,9 +1,9 @@
 """Move mini weights between model folders and training checkpoints.
 
-    python scripts/mini_weights.py init assets/patchvsr-mini configs/mini-v2.toml \
+    python scripts/mini_weights.py init patchvsr/models/patchvsr-mini configs/mini-v2.toml \
         .devcache/mini-v1.safetensors
     python scripts/mini_weights.py export runs/mini-v2/checkpoint/ema.safetensors \
-        assets/patchvsr-mini runs/mini-v2/step-N
+        patchvsr/models/patchvsr-mini runs/mini-v2/step-N
 
 `init` writes a model folder's trainable weights as a checkpoint weights file, for
 `run.init_weights`: a new run then starts from a shipped model (fine-tuning with another

@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from patchvsr.soak import soak  # noqa: E402
+from extras.soak import soak  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

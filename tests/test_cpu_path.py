@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from clips import synthetic_clip
 
-from patchvsr.bench.workload import test_clip as synthetic_clip
 from patchvsr.method.colorfix import wavelet
 from patchvsr.metrics import psnr_y
 from patchvsr.pipeline.builders import build_tiny

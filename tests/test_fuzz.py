@@ -4,7 +4,7 @@ Each seed (a valid MP4, MOV, MKV, WebM, MPEG-TS with H.264 or HEVC, MPEG-PS with
 MKV with an avcC / hvcC header, raw H.264/HEVC, GIF, PNG, JPEG or PNG-in-MOV file built here) is mutated `CASES_PER_SEED` times, reproducibly, and read
 by a worker process exactly as the command line and the app read an input before upscaling:
 probe, validate, decode the first window. A case fails on any other exception, a crash, a case
-over the time limit, or a memory peak over the budget (see `patchvsr/fuzz/runner.py`). The
+over the time limit, or a memory peak over the budget (see `extras/fuzz/runner.py`). The
 files the long runs of `scripts/fuzz.py --long` found are replayed from tests/fuzz_regressions/.
 
 Also here: the MPEG-TS, program-stream, raw-stream and MP4 / Matroska header bombs (a
@@ -24,12 +24,12 @@ import numpy as np
 import pytest
 from conftest import SUMMARY
 
+from extras.fuzz.mutate import Case
+from extras.fuzz.runner import MEMORY_BUDGET, Worker, run_cases, run_file
+from extras.fuzz.seeds import HEIGHT, WIDTH, build_seeds
+from extras.fuzz.sps import with_frame_size
 from patchvsr.bench.rss import peak_bytes, reset_peak, rss_bytes, trim_heap
 from patchvsr.errors import PatchVSRError
-from patchvsr.fuzz.mutate import Case
-from patchvsr.fuzz.runner import MEMORY_BUDGET, Worker, run_cases, run_file
-from patchvsr.fuzz.seeds import HEIGHT, WIDTH, build_seeds
-from patchvsr.fuzz.sps import with_frame_size
 from patchvsr.io.container_guard import header_sizes
 from patchvsr.io.probe import probe
 from patchvsr.io.stream_guard import declared_streams
@@ -81,7 +81,7 @@ def test_fuzzed_files_end_in_frames_or_a_one_line_refusal(name, worker, tmp_path
 
 
 def test_cases_are_reproducible():
-    from patchvsr.fuzz.mutate import mutated
+    from extras.fuzz.mutate import mutated
 
     again = {seed.name: seed for seed in build_seeds()}
     for name in SEEDS:

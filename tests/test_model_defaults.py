@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from clips import synthetic_clip
 
-from patchvsr.bench.workload import test_clip as synthetic_clip
 from patchvsr.cli import main
 from patchvsr.models.configs import MINI_DIR, geometry_for
 from patchvsr.pipeline.builders import build_tiny

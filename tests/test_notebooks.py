@@ -3,7 +3,7 @@
 Each notebook runs in a fresh `python3` kernel (ipykernel's own kernel spec: nothing to install)
 with `PATCHVSR_NOTEBOOK_FAST=1`, which shrinks clips, steps and training runs. A cell that
 raises fails its test with the cell's traceback. Notebook 4 runs the mini model; until
-`assets/patchvsr-mini/` exists it runs the tiny one, unless `PATCHVSR_NOTEBOOK_MODEL` says
+`patchvsr/models/patchvsr-mini/` exists it runs the tiny one, unless `PATCHVSR_NOTEBOOK_MODEL` says
 otherwise.
 """
 

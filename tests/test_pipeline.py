@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import torch
+from clips import synthetic_clip
 
-from patchvsr.bench.workload import test_clip as synthetic_clip
 from patchvsr.errors import PatchVSRError
 from patchvsr.method.fusion import fuse_patches
 from patchvsr.method.weights import patch_weights

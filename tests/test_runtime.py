@@ -124,7 +124,7 @@ def test_save_and_load_again_gives_byte_identical_output(name, tmp_path):
     """`from_pretrained` -> `save_pretrained` -> `from_pretrained`: the same model, prompt
     embedding and settings, so the same frames to the byte."""
     if name == "mini":
-        first = PatchVSRPipeline.from_pretrained("assets/patchvsr-mini")
+        first = PatchVSRPipeline.from_pretrained("patchvsr/models/patchvsr-mini")
     else:
         build_tiny().save_pretrained(tmp_path / "tiny")
         first = PatchVSRPipeline.from_pretrained(tmp_path / "tiny")

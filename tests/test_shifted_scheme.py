@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 import torch
+from clips import synthetic_clip
 
-from patchvsr.bench.workload import test_clip as synthetic_clip
 from patchvsr.cli import main
 from patchvsr.method.grid import plan_patches
 from patchvsr.method.step_layout import StepLayouts

@@ -1,7 +1,7 @@
 """The demo as a long-running server: many small jobs in a row, and it neither grows nor
 leaves anything behind.
 
-A short soak (`patchvsr/soak.py`): `python app.py` in a process of its own, 30 jobs through
+A short soak (`extras/soak.py`): `python app.py` in a process of its own, 30 jobs through
 `gradio_client` over loopback with the tiny model, mixing good clips and images, bad inputs
 (an error page, a truncated MP4, an MPEG-TS bomb) and jobs cancelled while they run, with a
 job-folder max age of 10 s. `scripts/soak.py` runs the long one for the README's figures.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from conftest import SUMMARY
 
-from patchvsr.soak import soak
+from extras.soak import soak
 
 JOBS = 30
 MAX_AGE = 10.0

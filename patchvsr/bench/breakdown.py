@@ -15,7 +15,7 @@ from pathlib import Path
 
 import patchvsr.pipeline.pipeline_patchvsr as pipeline_module
 from patchvsr.bench.timing import clock, timed_calls
-from patchvsr.bench.workload import SCALE, test_clip, upscale_kwargs
+from patchvsr.bench.workload import SCALE, bench_clip, upscale_kwargs
 from patchvsr.method import fusion
 from patchvsr.pipeline.codec import LatentCodec
 from patchvsr.pipeline.pipeline_patchvsr import PatchVSRPipeline
@@ -45,7 +45,7 @@ def time_breakdown(
     device = pipe.device
     io = _video_io()
     out_h, out_w = (size, size) if isinstance(size, int) else size
-    clip = test_clip(frames, out_h // SCALE, out_w // SCALE)
+    clip = bench_clip(frames, out_h // SCALE, out_w // SCALE)
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "in.mp4", Path(tmp) / "out.mp4"
         io_seconds = None

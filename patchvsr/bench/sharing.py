@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from patchvsr.bench.timing import clock
-from patchvsr.bench.workload import SCALE, test_clip, upscale_kwargs
+from patchvsr.bench.workload import SCALE, bench_clip, upscale_kwargs
 from patchvsr.pipeline.pipeline_patchvsr import PatchVSRPipeline
 
 
@@ -60,7 +60,7 @@ def compare_sharing(
     """Both ways, alternating, `repeats` times each; the fastest run of each counts."""
     if pipe.adapter is None:
         return {"error": "the model has no adapter, hence no global branch"}
-    clip = test_clip(frames, size // SCALE, size // SCALE)
+    clip = bench_clip(frames, size // SCALE, size // SCALE)
     models = {"once_per_step": pipe.model, "once_per_patch": GlobalPerPatch(pipe.model)}
     runs: dict[str, list] = {name: [] for name in models}
     for _ in range(repeats):

@@ -78,13 +78,17 @@ def run_suite(cfg: BenchConfig, log: Callable[[str], None] = print) -> dict:
 
 
 def _cuda(cfg: BenchConfig, log: Callable[[str], None]) -> dict:
-    """The GPU script's measurements (`patchvsr.bench.gpu`), when a CUDA GPU is present."""
+    """The GPU script's measurements (`extras/bench_gpu.py`, in a checkout, not installed),
+    when a CUDA GPU is present."""
     if not cfg.cuda:
         return {"skipped": "not asked for"}
     if not torch.cuda.is_available():
         return {"skipped": "no CUDA GPU on this machine"}
-    from patchvsr.bench.cuda import cuda_benchmark
-    from patchvsr.bench.gpu import FRAMES, FULL_4K, HD, extrapolate, pipeline_run
+    try:
+        from extras.bench_cuda import cuda_benchmark
+        from extras.bench_gpu import FRAMES, FULL_4K, HD, extrapolate, pipeline_run
+    except ImportError:
+        return {"skipped": "the GPU benchmark runs from a checkout: scripts/bench_gpu.sh"}
 
     result = cuda_benchmark(FULL_4K, FRAMES, steps=cfg.cuda_steps, log=log)
     log("cuda: 1920x1080 through the whole pipeline, VAE included ...")

@@ -14,7 +14,7 @@ from patchvsr.pipeline.pipeline_patchvsr import PatchVSRPipeline
 SCALE = 4  # every benchmark upscales x4, the paper's setting
 
 
-def test_clip(frames: int, height: int, width: int, seed: int = 0) -> np.ndarray:
+def bench_clip(frames: int, height: int, width: int, seed: int = 0) -> np.ndarray:
     """(F, H, W, 3) uint8: moving gradients with fine noise, real structure for the model."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:height, 0:width]
@@ -40,7 +40,7 @@ def warm_up(pipe: PatchVSRPipeline, frames: int) -> None:
     """One small run first, so one-time costs (kernel selection, first allocations) stay out
     of the timed run. Smaller than any measured run, so its freed memory cannot hide theirs."""
     side = max(1, pipe.config.base_size // 2 // SCALE)
-    pipe(test_clip(frames, side, side), scale=SCALE, **upscale_kwargs(1, False, None))
+    pipe(bench_clip(frames, side, side), scale=SCALE, **upscale_kwargs(1, False, None))
 
 
 def timed_upscale(
@@ -53,7 +53,7 @@ def timed_upscale(
 ) -> dict:
     """Upscale a clip to size x size; wall time, time in the denoising steps, peak memory of
     the process and the peak growth during a denoising step (the model's working memory)."""
-    clip = test_clip(frames, size // SCALE, size // SCALE)
+    clip = bench_clip(frames, size // SCALE, size // SCALE)
     tracker = PeakTracker()
     probes = {"denoise": (tracker.begin_section, tracker.end_section)}
     targets = {"denoise": (pipe, "denoise_step")}

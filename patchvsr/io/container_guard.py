@@ -33,7 +33,7 @@ def map_sps_units(codec: str, record: bytes, replace: Callable[[bytes], bytes]) 
     `replace`, and the record comes back rebuilt around what it returns (other units and the
     header as they were). A record cut short ends the walk; its rest is kept as it is. The one
     reader of the record layout: the guard collects the units with it, the fuzzer rewrites
-    them (`patchvsr.fuzz.sps`)."""
+    them (`extras.fuzz.sps`)."""
 
     def units(at: int, count: int, sps: bool) -> tuple[bytearray, int, bool]:
         """`count` units stored as (16-bit length, bytes) from `at`: rebuilt, where they end,

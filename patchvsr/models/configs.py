@@ -1,4 +1,5 @@
-"""The model configurations in one place: `tiny` (tests), `mini` (shipped in assets/), and the
+"""The model configurations in one place: `tiny` (tests), `mini` (its weights shipped
+in the package, `patchvsr/models/patchvsr-mini/`), and the
 real Wan2.1-T2V-1.3B base, plus what a patch plan needs to know of each (`PlanGeometry`).
 
 A plan depends on two numbers of a model: its base size (patches and the global view) and the
@@ -14,8 +15,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
-MINI_DIR = ASSETS / "patchvsr-mini"
+# Mini's weights travel with the package (package data), so an installed copy runs it too.
+MINI_DIR = Path(__file__).resolve().parent / "patchvsr-mini"
 PROMPT = "a high quality video, sharp details, natural textures, clean edges"
 
 # -- Wan2.1-T2V-1.3B: the real base (diffusers' config.json of the hub folder) -----------------

@@ -1,6 +1,6 @@
 """The prepared CUDA benchmark (`scripts/bench_gpu.sh`): one run, one JSON, a few minutes.
 
-    python -m patchvsr.bench.gpu --out DIR [--steps 2] [--full-frame-steps 1] [--tiny]
+    python -m extras.bench_gpu --out DIR [--steps 2] [--full-frame-steps 1] [--tiny]
 
 1. The 1.3B configuration (random weights, bf16, built on the GPU) at 3840x2160, 33 frames:
    patch-wise steps on the paper's grid and one full-frame step of the same model; seconds
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import torch
 
+from extras.bench_cuda import cuda_benchmark
 from patchvsr.bench.breakdown import MODEL_PARTS, time_breakdown
-from patchvsr.bench.cuda import cuda_benchmark
 from patchvsr.pipeline.builders import build_wan_1_3b
 
 # How `patchvsr.runtime` runs the 1.3B model by default: 8 steps from strength 0.6.
@@ -78,7 +78,7 @@ def extrapolate(steps: dict, hd: dict, full_hw, hd_hw) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m patchvsr.bench.gpu", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m extras.bench_gpu", description=__doc__)
     parser.add_argument("--out", required=True, help="folder for bench_gpu.json")
     parser.add_argument("--steps", type=int, default=2, help="timed patch-wise steps at 4K")
     parser.add_argument("--full-frame-steps", type=int, default=1, help="timed full-frame steps")

@@ -24,8 +24,8 @@ from pathlib import Path
 import httpx
 from gradio_client import Client, handle_file
 
-from patchvsr.fuzz.seeds import build_seeds
-from patchvsr.fuzz.sps import with_frame_size
+from extras.fuzz.seeds import build_seeds
+from extras.fuzz.sps import with_frame_size
 
 ROOT = Path(__file__).resolve().parents[1]
 # A job's kind for each position in a round of 10: mostly good jobs, as a public demo sees.

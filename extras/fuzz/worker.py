@@ -1,4 +1,4 @@
-"""The process that reads fuzzed files: `python -m patchvsr.fuzz.worker`.
+"""The process that reads fuzzed files: `python -m extras.fuzz.worker`.
 
 It reads one file path per line on stdin, runs it through the reading path (what the command
 line and the app do before upscaling) and answers one JSON line on stdout: the outcome, the

@@ -19,8 +19,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from patchvsr.fuzz.mutate import Case, mutated
-from patchvsr.fuzz.seeds import Seed
+from extras.fuzz.mutate import Case, mutated
+from extras.fuzz.seeds import Seed
 
 MEMORY_BUDGET = 500_000_000  # bytes above the worker's resident memory before the case
 CASE_TIMEOUT = 10.0  # CPU seconds; a case of these small files takes well under one
@@ -48,7 +48,7 @@ class Result:
 
 
 class Worker:
-    """A `python -m patchvsr.fuzz.worker` process, restarted after a crash or a hang."""
+    """A `python -m extras.fuzz.worker` process, restarted after a crash or a hang."""
 
     def __init__(self, timeout: float = CASE_TIMEOUT) -> None:
         self.timeout = timeout
@@ -69,7 +69,7 @@ class Worker:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
                os.environ.get("PYTHONPATH")]))}  # fmt: skip
         return subprocess.Popen(
-            [sys.executable, "-m", "patchvsr.fuzz.worker"],
+            [sys.executable, "-m", "extras.fuzz.worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,  # the libraries' own warnings are not under test

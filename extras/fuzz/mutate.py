@@ -20,9 +20,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from patchvsr.fuzz.seeds import Seed
-from patchvsr.fuzz.sps import with_frame_size
-from patchvsr.fuzz.structure import Field, fix_crc, layout
+from extras.fuzz.seeds import Seed
+from extras.fuzz.sps import with_frame_size
+from extras.fuzz.structure import Field, fix_crc, layout
 
 # Declared frame sizes for the sps mutation: over the pixel limit, absurd, odd, and one that
 # is allowed but large (decoding must still stay within the memory and time budgets).

@@ -46,8 +46,12 @@ def test_pip_install_then_upscale_from_another_folder_runs_mini(tmp_path, make_c
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
     python = venv / "bin" / "python"
-    install = [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
-    subprocess.run([*install, str(ROOT)], check=True, capture_output=True)
+    # The wheel is built here, without build isolation: no download in a test.
+    build = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
+    subprocess.run([*build, "-w", str(tmp_path / "dist"), str(ROOT)], check=True, cwd=tmp_path)
+    [wheel] = (tmp_path / "dist").glob("patchvsr-*.whl")
+    install = [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)]
+    subprocess.run(install, check=True, capture_output=True)
     work = tmp_path / "elsewhere"
     work.mkdir()
     clip = make_clip("clip.mp4", frames=4, size=(64, 48), audio=False)

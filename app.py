@@ -7,8 +7,12 @@ folder come from PATCHVSR_* variables: see `patchvsr/serve/config.py` and the RE
 
 import os
 
-from demo.page import build, launch_options
-from patchvsr.serve.config import DemoSettings
+from patchvsr.devices import enable_mps_fallback
+
+enable_mps_fallback()  # on a Mac, before torch loads: operations MPS lacks run on the CPU
+
+from demo.page import build, launch_options  # noqa: E402
+from patchvsr.serve.config import DemoSettings  # noqa: E402
 
 settings = DemoSettings.from_env()
 # The upscaling example is computed at its first use and kept, per default model, beside the

@@ -7,6 +7,10 @@ import os
 if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
+from patchvsr.devices import enable_mps_fallback  # noqa: E402
+
+enable_mps_fallback()  # on a Mac, before torch loads: operations MPS lacks run on the CPU
+
 from patchvsr.cli import main  # noqa: E402
 
 raise SystemExit(main())

@@ -11,11 +11,13 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 
 import torch
 
+from patchvsr.devices import place, resolve_device
 from patchvsr.errors import PatchVSRError
 from patchvsr.models.configs import MINI_DIR
 from patchvsr.pipeline.hub import download, download_wan
@@ -33,21 +35,6 @@ __all__ = [
     "resolve_device",
     "use_free_cores",
 ]
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise PatchVSRError("--device cuda was asked for, but no CUDA GPU is available")
-    if device not in ("cpu", "cuda"):
-        raise PatchVSRError(f"unknown device {device!r}; choose auto, cpu or cuda")
-    return torch.device(device)
-
-
-def default_dtype(device: torch.device) -> torch.dtype:
-    """fp32 on CPU (bf16 matmuls are slow there), bf16 on CUDA."""
-    return torch.bfloat16 if device.type == "cuda" else torch.float32
 
 
 def cpu_has_native_bf16() -> bool:
@@ -100,10 +87,13 @@ def load_pipeline(
     dtype: torch.dtype | None = None,
     adapter: str | None = None,
 ) -> PatchVSRPipeline:
-    """A ready pipeline for a model name, folder or hub id, on `device` (fp32 on CPU, bf16 on
-    CUDA unless `dtype` says otherwise)."""
-    dev = resolve_device(device)
-    dtype = dtype or default_dtype(dev)
+    """A ready pipeline for a model name, folder or hub id, on `device` (`auto`: CUDA, then
+    MPS, then the CPU; fp32 on the CPU, bf16 on CUDA, unless `dtype` says otherwise; see
+    `patchvsr.devices`). Each fallback taken on MPS is one line on stderr."""
+    placement = place(device, dtype)
+    for note in placement.notes:
+        print(f"note: {note}", file=sys.stderr)
+    dev, dtype = placement.device, placement.dtype
     if model == "tiny":
         from patchvsr.pipeline.builders import build_tiny
 

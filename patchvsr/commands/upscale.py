@@ -1,15 +1,16 @@
 """`python -m patchvsr upscale IN -o OUT`: upscale a video, a folder of frames or an image.
 
-    python -m patchvsr upscale IN -o OUT [--scale K | --size WxH] [--model NAME]
+    python -m patchvsr upscale IN [IN ...] -o OUT [--scale K | --size WxH] [--model NAME]
         [--steps N] [--strength S] [--patch P] [--scheme paper|sliding|tiles|shifted]
-        [--seed S] [--device auto|cpu|cuda]
+        [--seed S] [--device auto|cuda|mps|cpu]
         [--batch-size B] [--no-colour-fix] [--compare CMP.mp4] [--resume]
         [--crf 18] [--codec libx264] [--frames] [--max-output-pixels N]
         [--parallel auto|patches|windows]
 
-Keeps the input's frame rate and timestamps and copies its audio. Shows a progress bar and
-ends with a one-line summary. `--model bicubic` / `--model lanczos` are the classical
-baselines. Output, comparison and work folder are written atomically (see `patchvsr.video.jobs`).
+Several inputs, or a folder of videos, go to the folder OUT, one output per input named after
+it (see `patchvsr.video.batch`). Keeps the input's frame rate and timestamps and copies its
+audio. Shows a progress bar and ends with a one-line summary. `--model bicubic` /
+`--model lanczos` are the classical baselines. Output, comparison and work folder are written atomically (see `patchvsr.video.jobs`).
 Under `torchrun --nproc_per_node N -m patchvsr upscale ...` the same command shares its work
 over N processes (see `patchvsr.parallel`).
 """
@@ -22,12 +23,14 @@ import sys
 
 from patchvsr import parallel
 from patchvsr.commands.plan import add_scheme_option
+from patchvsr.devices import DEVICES, resolve_device
 from patchvsr.errors import PatchVSRError
 from patchvsr.io.comparison import MODES
 from patchvsr.io.probe import probe
 from patchvsr.io.writer import DEFAULT_CODEC, DEFAULT_CRF
 from patchvsr.request import DEFAULT_SCALE, Request, parse_size
 from patchvsr.serve import training_free
+from patchvsr.video.batch import plan_batch, run_batch, wants_batch
 from patchvsr.video.distributed import MODES as PARALLEL_MODES
 from patchvsr.video.distributed import announce, follow, lead_windows, leading
 from patchvsr.video.jobs import DEFAULT_MAX_OUTPUT_PIXELS, UpscaleJob, run_job, validate_job
@@ -40,8 +43,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="upscale a video, frame folder or image",
         description=__doc__.split("\n\n")[0],
     )
-    p.add_argument("input", metavar="IN", help="video file, folder of PNG frames, or image")
-    p.add_argument("-o", "--output", metavar="OUT", required=True, help="output video/image")
+    p.add_argument(
+        "input",
+        metavar="IN",
+        nargs="+",
+        help="video, folder of PNG frames, image, or folder of videos",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        required=True,
+        help="output video/image; a folder for several",
+    )
     size = p.add_mutually_exclusive_group()
     size.add_argument("--scale", type=float, help=f"scale factor (default {DEFAULT_SCALE:g})")
     size.add_argument("--size", metavar="WxH", help="exact output size, e.g. 3840x2160")
@@ -69,7 +83,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     add_scheme_option(p, None)
     p.add_argument("--seed", type=int, default=0, help="random seed (window k uses seed + k)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument(
+        "--device", default="auto", choices=DEVICES, help="auto: CUDA, then MPS, then the CPU"
+    )
     p.add_argument("--batch-size", type=int, help="patches per model call")
     p.add_argument(
         "--no-colour-fix",
@@ -88,7 +104,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--resume",
         action="store_true",
-        help="keep finished windows of an interrupted run of the same job",
+        help="keep finished windows of an interrupted run of the same job; with several inputs, "
+        "also skip the outputs already written",
     )
     p.add_argument(
         "--crf",
@@ -144,15 +161,42 @@ def _load(args: argparse.Namespace, options: dict):
 
 def run(args: argparse.Namespace) -> int:
     _check_numbers(args)
+    if args.device != "auto":
+        resolve_device(args.device)  # a device that is not there: one line, before any work
+    if wants_batch(args.input, args.output, args.frames):
+        return _run_batch(args)
+    args.input = args.input[0]
     # Under torchrun / accelerate: the main process runs the job, the others help.
     group = parallel.start_group(args.device)
     if group is not None and not group.is_main:
         return follow(group, lambda options: _load(args, options))
     with leading(group):
-        return _run(args, group)
+        print(_run(args, group))
+        return 0
 
 
-def _run(args: argparse.Namespace, group: parallel.Group | None) -> int:
+def _run_batch(args: argparse.Namespace) -> int:
+    """Several clips, one model load (per set of options): see `patchvsr.video.batch`."""
+    if args.compare:
+        raise PatchVSRError("--compare names one file: upscale one input to compare it")
+    from patchvsr.parallel.group import launched
+
+    if launched():
+        raise PatchVSRError("several inputs under torchrun are not supported: one per command")
+    plan = plan_batch(args.input, args.output, args.frames, args.codec)
+    loaded: dict = {}  # the upscaler per set of options, loaded once for every clip
+
+    def run_one(item) -> str:
+        clip = argparse.Namespace(**{**vars(args), "input": item.input, "output": item.output})
+        return _run(clip, None, loaded)
+
+    report = run_batch(plan, run_one, resume=args.resume, quiet=args.quiet)
+    print(report.summary())
+    return report.exit_code
+
+
+def _run(args: argparse.Namespace, group: parallel.Group | None, loaded: dict | None = None) -> str:
+    """Upscale one input; returns the summary line."""
     info = probe(args.input, fps=args.fps)  # the one probe of the input
     request = Request.make(
         (info.height, info.width),
@@ -197,14 +241,18 @@ def _run(args: argparse.Namespace, group: parallel.Group | None) -> int:
         from patchvsr.runtime import use_free_cores  # loads diffusers: models only
 
         use_free_cores()  # before the model's first op: torch's thread pool is sized once
-    upscaler = _load(args, options)
-    if notice := training_free.notice(upscaler):
-        print(f"note: {notice}", file=sys.stderr)
+    key = repr(sorted(options.items()))
+    upscaler = (loaded or {}).get(key)
+    if upscaler is None:
+        upscaler = _load(args, options)
+        if notice := training_free.notice(upscaler):
+            print(f"note: {notice}", file=sys.stderr)
+        if loaded is not None:
+            loaded[key] = upscaler
     lead = None if group is None else functools.partial(lead_windows, group=group)
     result = run_job(job, upscaler, info, lead_windows=lead)
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
-    print(result.summary())
     if result.compare is not None:
-        print(f"comparison: {result.compare}")
-    return 0
+        return f"{result.summary()}\ncomparison: {result.compare}"
+    return result.summary()

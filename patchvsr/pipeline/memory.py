@@ -16,11 +16,14 @@ from patchvsr.method.grid import PatchPlan, counted_steps
 
 
 def available_bytes(device: torch.device | str) -> int:
-    """Free memory on `device`: the CUDA allocator's free memory, or MemAvailable on Linux."""
+    """Free memory on `device`: the CUDA allocator's free memory, on MPS what Metal
+    recommends for this process less what it holds, or MemAvailable on Linux."""
     device = torch.device(device)
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free)
+    if device.type == "mps":
+        return int(torch.mps.recommended_max_memory() - torch.mps.driver_allocated_memory())
     try:
         with open("/proc/meminfo") as f:
             for line in f:

@@ -111,7 +111,7 @@ def plan_batch(
     out = Path(outdir)
     if not out.is_dir() and out.suffix.lower() in VIDEO_EXTS and not as_frames:
         raise PatchVSRError(
-            f"-o {outdir} names a file, but {len(inputs)} inputs need an output folder: "
+            f"-o {outdir} names a file, but several clips need an output folder: "
             "give a folder (e.g. -o upscaled/)"
         )
     sources: list[Path] = []

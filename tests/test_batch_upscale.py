@@ -109,7 +109,8 @@ def test_a_folder_of_png_frames_stays_one_clip(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "case", ["file_for_several", "into_the_input_folder", "over_an_input", "same_name"]
+    "case",
+    ["file_for_several", "folder_to_a_file", "into_the_input_folder", "over_an_input", "same_name"],
 )
 def test_ambiguous_requests_are_refused_in_one_line_and_touch_nothing(case, tmp_path, capsys):
     src = tmp_path / "src"
@@ -118,6 +119,7 @@ def test_ambiguous_requests_are_refused_in_one_line_and_touch_nothing(case, tmp_
     other = write_clip(src / "sub" / "a.mp4", frames=2, size=(16, 16), audio=False)
     args = {
         "file_for_several": [a, other, "-o", tmp_path / "out.mp4"],
+        "folder_to_a_file": [src, "-o", tmp_path / "out.mp4"],
         "into_the_input_folder": [src, "-o", src / "upscaled"],
         "over_an_input": [other, a, "-o", src / "sub"],
         "same_name": [a, other, "-o", tmp_path / "out"],
@@ -138,3 +140,16 @@ def test_help_lists_several_inputs_and_mps():
         check=True,
     ).stdout
     assert "IN [IN ...]" in help_text and "mps" in help_text
+
+
+def test_a_refused_batch_loads_no_torch(tmp_path):
+    code = (
+        "import sys; from patchvsr.cli import main; "
+        "print(main(['upscale', 'a.mp4', 'b.mp4', '-o', 'x.mp4']), 'torch' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+        env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    assert done.stdout.split() == ["2", "False"]
+    assert done.stderr.startswith("error: -o x.mp4 names a file") and not list(tmp_path.iterdir())

@@ -179,11 +179,11 @@ def _run_batch(args: argparse.Namespace) -> int:
     """Several clips, one model load (per set of options): see `patchvsr.video.batch`."""
     if args.compare:
         raise PatchVSRError("--compare names one file: upscale one input to compare it")
+    plan = plan_batch(args.input, args.output, args.frames, args.codec)  # refusals: no torch
     from patchvsr.parallel.group import launched
 
     if launched():
         raise PatchVSRError("several inputs under torchrun are not supported: one per command")
-    plan = plan_batch(args.input, args.output, args.frames, args.codec)
     loaded: dict = {}  # the upscaler per set of options, loaded once for every clip
 
     def run_one(item) -> str:

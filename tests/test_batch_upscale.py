@@ -153,3 +153,10 @@ def test_a_refused_batch_loads_no_torch(tmp_path):
     )  # fmt: skip
     assert done.stdout.split() == ["2", "False"]
     assert done.stderr.startswith("error: -o x.mp4 names a file") and not list(tmp_path.iterdir())
+
+
+def test_one_input_with_frames_and_a_trailing_slash_is_still_its_frame_folder(tmp_path):
+    clip = write_clip(tmp_path / "a.mp4", frames=2, size=(16, 16), audio=False)
+    out = tmp_path / "frames"
+    assert _upscale(clip, "-o", f"{out}/", "--frames") == 0
+    assert sorted(p.name for p in out.iterdir()) == ["000000.png", "000001.png"]

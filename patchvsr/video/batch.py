@@ -61,14 +61,14 @@ def is_frame_folder(path: Path) -> bool:
 
 def wants_batch(inputs: list[str], output: str, as_frames: bool = False) -> bool:
     """Whether the command line asks for several clips: more than one input, a folder without
-    frames (of videos), or -o naming a folder (an existing one, or a name ending in '/')."""
+    frames (of videos), or -o naming a folder (an existing one, or a name ending in '/') where
+    a single input's output is a file (with --frames, -o is that input's frame folder)."""
     if len(inputs) > 1:
         return True
     src = Path(inputs[0])
     if src.is_dir() and not is_frame_folder(src):
         return True
-    out = Path(output)
-    return output.endswith(("/", os.sep)) or (out.is_dir() and not as_frames)
+    return not as_frames and (output.endswith(("/", os.sep)) or Path(output).is_dir())
 
 
 def _videos_in(folder: Path) -> tuple[list[Path], list[Path]]:

@@ -14,6 +14,7 @@ from PIL import Image
 from patchvsr.cli import main
 from patchvsr.io.probe import probe
 from patchvsr.video import upscalers
+from patchvsr.video.batch import output_name
 
 
 def _upscale(*args, model: str = "bicubic") -> int:
@@ -160,3 +161,13 @@ def test_one_input_with_frames_and_a_trailing_slash_is_still_its_frame_folder(tm
     out = tmp_path / "frames"
     assert _upscale(clip, "-o", f"{out}/", "--frames") == 0
     assert sorted(p.name for p in out.iterdir()) == ["000000.png", "000001.png"]
+
+
+def test_outputs_are_named_after_their_inputs_in_a_container_that_holds_the_codec(tmp_path):
+    (tmp_path / "shots").mkdir()
+    assert output_name(tmp_path / "a.mov") == "a.mov"
+    assert output_name(tmp_path / "a.webm") == "a.mp4"  # WebM cannot hold H.264
+    assert output_name(tmp_path / "a.webm", codec="libvpx-vp9") == "a.webm"
+    assert output_name(tmp_path / "still.png") == "still.png"
+    assert output_name(tmp_path / "shots") == "shots.mp4"  # a folder of frames
+    assert output_name(tmp_path / "a.mov", as_frames=True) == "a"

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from patchvsr.errors import PatchVSRError
 from patchvsr.io.output import VIDEO_EXTS, check_codec
-from patchvsr.io.probe import is_image_path, sequence_files
+from patchvsr.io.probe import IMAGE_EXTS, is_image_path, sequence_files
 from patchvsr.video.workfolder import work_dir_for
 
 
@@ -49,10 +49,9 @@ class BatchPlan:
             return None
         names = ", ".join(p.name + ("/" if p.is_dir() else "") for p in self.ignored[:5])
         more = f" and {len(self.ignored) - 5} more" if len(self.ignored) > 5 else ""
-        count = (
-            "1 entry that is" if len(self.ignored) == 1 else f"{len(self.ignored)} entries that are"
-        )
-        return f"passed over {count} not a video: {names}{more}"
+        n = len(self.ignored)
+        what = "1 entry that is not a video" if n == 1 else f"{n} entries that are not videos"
+        return f"passed over {what}: {names}{more}"
 
 
 def is_frame_folder(path: Path) -> bool:
@@ -84,7 +83,7 @@ def _videos_in(folder: Path) -> tuple[list[Path], list[Path]]:
 def output_name(src: Path, as_frames: bool = False, codec: str = "libx264") -> str:
     """The name of `src`'s output in the output folder."""
     if as_frames:
-        return src.stem if src.is_file() else src.name
+        return src.name if src.is_dir() else src.stem
     if src.is_dir():
         return f"{src.name}.mp4"
     if is_image_path(src):
@@ -109,7 +108,7 @@ def plan_batch(
     """The clips and their outputs, or a one-line refusal of an ambiguous request. Makes
     OUTDIR (one level) when it is missing."""
     out = Path(outdir)
-    if not out.is_dir() and out.suffix.lower() in VIDEO_EXTS and not as_frames:
+    if not out.is_dir() and out.suffix.lower() in VIDEO_EXTS + IMAGE_EXTS and not as_frames:
         raise PatchVSRError(
             f"-o {outdir} names a file, but several clips need an output folder: "
             "give a folder (e.g. -o upscaled/)"

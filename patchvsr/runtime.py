@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from patchvsr.codec import vae_dtype as vae_dtype_of
 from patchvsr.errors import PatchVSRError
 from patchvsr.models.configs import ASSETS, MINI_DIR, WAN_HUB_ID
 from patchvsr.pipeline import PatchVSRPipeline
@@ -124,20 +125,26 @@ def load_pipeline(
     device: str = "auto",
     dtype: torch.dtype | None = None,
     adapter: str | None = None,
+    vae_dtype: str | None = None,
 ) -> PatchVSRPipeline:
     """A ready pipeline for a model name, folder or hub id, on `device` (fp32 on CPU, bf16 on
-    CUDA unless `dtype` says otherwise)."""
+    CUDA unless `dtype` says otherwise; the Wan VAE in `vae_dtype`, "fp32" unless told:
+    `patchvsr.codec.VAE_DTYPE_REASON`)."""
     dev = resolve_device(device)
     dtype = dtype or default_dtype(dev)
+    loaded = dict(dtype=dtype, vae_dtype=vae_dtype)
     if model == "tiny":
         from patchvsr.builders import build_tiny
 
-        return build_tiny().to(dev)
+        pipe = build_tiny()
+        pipe.vae.to(vae_dtype_of(vae_dtype))
+        return pipe.to(dev)
     if model == "mini":
         if not (MINI_DIR / "model_index.json").exists():
             raise PatchVSRError(f"the mini model is not installed ({MINI_DIR} is missing)")
         # mini is small: fp32 on every device, bf16 products where the CPU has them
-        pipe = PatchVSRPipeline.from_pretrained(MINI_DIR, adapter, dtype=torch.float32).to(dev)
+        loaded["dtype"] = torch.float32
+        pipe = PatchVSRPipeline.from_pretrained(MINI_DIR, adapter, **loaded).to(dev)
         enable_native_bf16(pipe)
         return pipe
     if model == "wan2.1-1.3b":
@@ -148,4 +155,4 @@ def load_pipeline(
         raise PatchVSRError(
             f"unknown model {model!r}: use one of {', '.join(BUILTIN)}, a model folder or a hub id"
         )
-    return PatchVSRPipeline.from_pretrained(source, adapter, dtype=dtype).to(dev)
+    return PatchVSRPipeline.from_pretrained(source, adapter, **loaded).to(dev)

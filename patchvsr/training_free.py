@@ -5,11 +5,13 @@ the paper's model. What runs is still the patch-wise method: the base model *ref
 bicubic upscale* patch by patch, its predictions fused with joint modulation at every step;
 the patch condition, the global view and the location encoding are off (they are the adapter).
 
-How much it changes the picture is set by the noise it starts from. With Wan's flow shift 3 a
-share s of the step schedule starts at the noise level sigma = 3 s / (1 + 2 s): the old default
-0.6 started at 0.82 and regenerated most of the picture with no condition. Refinement that
-keeps the content starts near sigma 0.3, so that is the default here, set as a noise level and
-turned into the pipeline's `strength` (a share of the steps) for the model's shift.
+How much it changes the picture is set by the noise it starts from. `strength` s runs the last
+int(N s) of the scheduler's N steps (as in diffusers' `WanVideoToVideoPipeline`); with Wan's
+flow shift 3 they start near the noise level sigma = 3 s / (1 + 2 s): the old default 0.6
+started at 0.82 and regenerated most of the picture with no condition. Refinement that keeps
+the content starts near sigma 0.3, so that is the default here, set as a noise level and
+turned into a `strength` for the model's shift: 4 of 32 steps, sigma 0.30 with the hub's UniPC
+scheduler (`describe` reads the level from the scheduler the pipeline holds).
 
 Every front end (CLI, demo) says so with the words below; a model with adapter weights never
 shows them.
@@ -21,7 +23,7 @@ import json
 from pathlib import Path
 
 SIGMA = 0.3  # default starting noise level of the refinement
-STEPS = 32  # of which round(STEPS * strength) run: 4 at sigma 0.3 with shift 3
+STEPS = 32  # of which int(STEPS * strength) run: 4 at sigma 0.3 with shift 3
 SHORT = "training-free: no adapter weights"
 WHAT_RUNS = (
     "the base model refines the bicubic upscale patch by patch with joint modulation; "
@@ -46,20 +48,18 @@ def strength_for_sigma(sigma: float, shift: float) -> float:
 
 def defaults(shift: float) -> dict:
     """Default steps and strength (the pipeline's config keys) of a model in training-free
-    mode: start at noise level `SIGMA`."""
-    return {
-        "default_steps": STEPS,
-        "default_strength": round(strength_for_sigma(SIGMA, shift), 6),
-    }
+    mode: start at noise level `SIGMA`, a whole number of the `STEPS` (so that
+    int(STEPS * strength) counts them exactly)."""
+    run = max(1, round(STEPS * strength_for_sigma(SIGMA, shift)))
+    return {"default_steps": STEPS, "default_strength": run / STEPS}
 
 
 def describe(pipe, steps: int, strength: float) -> str:
     """One line for a pipeline in training-free mode: what runs, and from which noise."""
-    shift = float(pipe.scheduler.config.get("shift", 1.0))
-    run = max(1, round(steps * strength))
-    # The pipeline runs the last `run` of `steps` evenly spaced levels: the first is run / steps
-    # before the shift.
-    sigma = sigma_for_strength(run / steps, shift)
+    from patchvsr.scheduling import start_sigma, steps_run  # loads diffusers: models only
+
+    run = steps_run(steps, strength)
+    sigma = start_sigma(pipe.scheduler, steps, strength)
     return (
         f"training-free mode: {WHAT_RUNS}; {run} of {steps} steps from noise level "
         f"sigma {sigma:.2f} (strength {strength:g})"

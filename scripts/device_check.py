@@ -197,6 +197,8 @@ def mini_config(out: Path, config: Path, tiny: bool) -> Path:
     text = re.sub(r"sources = \[[^\]]*\]", f"sources = [{json.dumps(str(media))}]", text)
     held = f"[{json.dumps(str(holdout))}]" if holdout else "[]"
     text = re.sub(r"holdout = \[[^\]]*\]", f"holdout = {held}", text)
+    if tiny:  # a few steps: log each
+        text = re.sub(r"log_every = \d+", "log_every = 1", text)
     path = out / "mini.toml"
     path.write_text(text)
     print(f"mini's config {config} with media {media} (held out: {holdout}) -> {path}")

@@ -40,6 +40,8 @@ def config_for(base: Path, out: Path, tiny: bool) -> Path:
     template = "tiny-wan.toml" if tiny else "wan2.1-1.3b.toml"
     text = (ROOT / "configs" / template).read_text()
     text = re.sub(r'base = "[^"]*"', f'base = "{base}"', text)
+    # the pace of the last steps logged, after warm-up (each step of a few in --tiny)
+    text = re.sub(r"log_every = \d+", f"log_every = {1 if tiny else 10}", text)
     text = re.sub(r"holdout = \[.*\]", "holdout = []", text)
     text = re.sub(r"sources = \[.*\]", f'sources = ["{ROOT}/assets/examples"]', text)
     path = out / "wan-random.toml"

@@ -113,3 +113,28 @@ def test_scheduler_names_keep_the_flow_shift(pipe):
         scheduler = scheduler_named(name, pipe.scheduler)
         shift = scheduler.config.get("flow_shift", scheduler.config.get("shift"))
         assert shift == 3.0, name
+
+
+def test_a_negative_prompt_is_embedded_by_the_folders_text_encoder(pipe, frames):
+    from patchvsr.loading import prompt_cache_path
+
+    def run(**guidance) -> torch.Tensor:
+        return pipe(
+            frames,
+            size=(HEIGHT, WIDTH),
+            num_inference_steps=2,
+            strength=1.0,
+            generator=torch.Generator().manual_seed(0),
+            output_type="latent",
+            colour_correction="none",
+            full_frame=True,
+            **guidance,
+        ).frames
+
+    plain = run()
+    guided = run(guidance_scale=4.0, negative_prompt="blurry, noisy")
+    empty = run(guidance_scale=4.0)  # diffusers' default negative prompt: ""
+    assert prompt_cache_path(pipe.text_encoder_path, "blurry, noisy").exists()
+    assert prompt_cache_path(pipe.text_encoder_path, "").exists()
+    assert float((guided - plain).abs().max()) > 1e-3
+    assert float((guided - empty).abs().max()) > 1e-5

@@ -175,8 +175,9 @@ def model_name(tiny: bool) -> str:
     return "tiny configuration" if tiny else "Wan2.1-T2V-1.3B configuration, random weights"
 
 
-def mini_config(out: Path, config: Path, tiny: bool) -> Path:
-    """CONFIG with its .devcache media replaced by what this machine has (see the docstring)."""
+def mini_config(out: Path, config: Path, tiny: bool, pack_seconds: int = 240) -> Path:
+    """CONFIG with its .devcache media replaced by what this machine has (see the docstring);
+    packing gets at most `pack_seconds` of the training's time (none below 30)."""
     media, holdout = ROOT / ".devcache" / "train_media.npz", ROOT / ".devcache" / "holdout.npz"
     if not (media.exists() and holdout.exists()):
         packed = out / "media"
@@ -184,9 +185,9 @@ def mini_config(out: Path, config: Path, tiny: bool) -> Path:
         command += ["--out", str(packed / "train_media.npz")]
         command += ["--holdout", str(packed / "holdout.npz")]
         built = False
-        if not tiny:
+        if not tiny and pack_seconds >= 30:
             try:
-                built = subprocess.run(command, cwd=ROOT, timeout=240).returncode == 0
+                built = subprocess.run(command, cwd=ROOT, timeout=pack_seconds).returncode == 0
             except subprocess.TimeoutExpired:
                 built = False
         if built:
@@ -264,6 +265,7 @@ def main() -> int:
     parts = ["base", "upscale_4k", "upscale_once", "mini_config", "mini_report", "collect"]
     parser.add_argument("part", choices=parts)
     parser.add_argument("--config", default="configs/mini.toml", help="mini_config: CONFIG")
+    parser.add_argument("--pack-seconds", type=int, default=240, help="mini_config: packing")
     parser.add_argument("--out", required=True)
     parser.add_argument("--tiny", action="store_true", help="tiny sizes on the CPU")
     parser.add_argument("--vae-dtype", default="fp32", help="upscale_once: the VAE's precision")
@@ -284,7 +286,7 @@ def main() -> int:
     elif args.part == "upscale_4k":
         print(json.dumps(upscale_4k(out, args.tiny), indent=2, default=str))
     elif args.part == "mini_config":
-        mini_config(out, ROOT / args.config, args.tiny)
+        mini_config(out, ROOT / args.config, args.tiny, args.pack_seconds)
     elif args.part == "mini_report":
         print(json.dumps(mini_report(out), indent=2))
     else:

@@ -57,9 +57,11 @@ upscale_4k() {
 }
 
 train_mini() {
-  local budget=$1
+  local budget=$1 began=$SECONDS
   "$PY" scripts/device_check.py mini_config --out "$OUT" --config "$mini_config" \
-    ${tiny[@]+"${tiny[@]}"} || return
+    --pack-seconds $((budget / 3)) ${tiny[@]+"${tiny[@]}"} || return
+  budget=$((budget - (SECONDS - began)))  # packing came out of the training's time
+  [[ $budget -lt 10 ]] && budget=10
   OUT="$OUT/train_mini" RUN_DIR="$OUT/train_mini/run" bash scripts/train_mini_gpu.sh \
     --config "$OUT/mini.toml" --time-budget "$budget" "${mini[@]}"
   local status=$?

@@ -27,8 +27,10 @@ import torch
 from extras.bench_cuda import cuda_benchmark
 from patchvsr.bench.breakdown import MODEL_PARTS, time_breakdown
 from patchvsr.pipeline.builders import build_wan_1_3b
+from patchvsr.pipeline.scheduling import steps_run
 
-# How `patchvsr.runtime` runs the 1.3B model by default: 8 steps from strength 0.6.
+# How `patchvsr.runtime` runs the 1.3B model with an adapter by default: 8 steps, strength 0.6
+# (int(8 x 0.6) = 4 run, as diffusers counts them).
 DEFAULT_STEPS, DEFAULT_STRENGTH = 8, 0.6
 FULL_4K, HD, FRAMES = (2160, 3840), (1080, 1920), 33
 TINY_FULL, TINY_HD, TINY_FRAMES = (64, 96), (32, 64), 5
@@ -63,7 +65,7 @@ def pipeline_run(device: str, dtype: torch.dtype, out_hw, frames: int, small: bo
 def extrapolate(steps: dict, hd: dict, full_hw, hd_hw) -> dict:
     """A full 4K upscale: the measured seconds per step times the steps a default run takes,
     plus everything outside the transformer measured at 1080p, scaled by the pixel count."""
-    run_steps = max(1, round(DEFAULT_STEPS * DEFAULT_STRENGTH))
+    run_steps = max(1, steps_run(DEFAULT_STEPS, DEFAULT_STRENGTH))
     per_step = steps["patch-wise"]["seconds_per_step"]
     parts = hd["parts"]
     outside = hd["seconds"] - parts["transformer"] - parts["global branch"]

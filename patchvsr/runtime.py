@@ -20,6 +20,7 @@ import torch
 from patchvsr.devices import place, resolve_device
 from patchvsr.errors import PatchVSRError
 from patchvsr.models.configs import MINI_DIR
+from patchvsr.pipeline.codec import vae_dtype as vae_dtype_of
 from patchvsr.pipeline.hub import download, download_wan
 from patchvsr.pipeline.pipeline_patchvsr import PatchVSRPipeline
 
@@ -86,23 +87,30 @@ def load_pipeline(
     device: str = "auto",
     dtype: torch.dtype | None = None,
     adapter: str | None = None,
+    vae_dtype: str | None = None,
 ) -> PatchVSRPipeline:
     """A ready pipeline for a model name, folder or hub id, on `device` (`auto`: CUDA, then
     MPS, then the CPU; fp32 on the CPU, bf16 on CUDA, unless `dtype` says otherwise; see
-    `patchvsr.devices`). Each fallback taken on MPS is one line on stderr."""
+    `patchvsr.devices`; the Wan VAE in `vae_dtype`, "fp32" unless told:
+    `patchvsr.pipeline.codec.VAE_DTYPE_REASON`). Each fallback taken on MPS is one line on
+    stderr."""
     placement = place(device, dtype)
     for note in placement.notes:
         print(f"note: {note}", file=sys.stderr)
     dev, dtype = placement.device, placement.dtype
+    loaded = dict(dtype=dtype, vae_dtype=vae_dtype)
     if model == "tiny":
         from patchvsr.pipeline.builders import build_tiny
 
-        return build_tiny().to(dev)
+        pipe = build_tiny()
+        pipe.vae.to(vae_dtype_of(vae_dtype))
+        return pipe.to(dev)
     if model == "mini":
         if not (MINI_DIR / "model_index.json").exists():
             raise PatchVSRError(f"the mini model is not installed ({MINI_DIR} is missing)")
         # mini is small: fp32 on every device, bf16 products where the CPU has them
-        pipe = PatchVSRPipeline.from_pretrained(MINI_DIR, adapter, dtype=torch.float32).to(dev)
+        loaded["dtype"] = torch.float32
+        pipe = PatchVSRPipeline.from_pretrained(MINI_DIR, adapter, **loaded).to(dev)
         enable_native_bf16(pipe)
         return pipe
     if model == "wan2.1-1.3b":
@@ -113,4 +121,4 @@ def load_pipeline(
         raise PatchVSRError(
             f"unknown model {model!r}: use one of {', '.join(BUILTIN)}, a model folder or a hub id"
         )
-    return PatchVSRPipeline.from_pretrained(source, adapter, dtype=dtype).to(dev)
+    return PatchVSRPipeline.from_pretrained(source, adapter, **loaded).to(dev)

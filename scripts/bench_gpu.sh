@@ -12,4 +12,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
-"${PYTHON:-python3}" -m extras.bench_gpu --out "$OUT" "$@" 2>&1 | tee "$OUT/bench_gpu.log"
+"${PYTHON:-python}" -m extras.bench_gpu --out "$OUT" "$@" 2>&1 | tee "$OUT/bench_gpu.log"

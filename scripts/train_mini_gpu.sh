@@ -6,8 +6,9 @@
 #
 # Needs: torch (CUDA), diffusers, peft, accelerate, matplotlib, Pillow, numpy; no network and no
 # PyAV (the media come from the pack written by scripts/pack_training_data.py). PYTHON picks
-# the interpreter (default python3).
-# Reads   .devcache/train_media.npz, .devcache/holdout.npz
+# the interpreter (default: `python`, the active environment's).
+# Reads   the media the config names (configs/mini.toml: .devcache/train_media.npz and
+#         .devcache/holdout.npz; scripts/device_check.sh writes a config with media it packs)
 # Writes  $OUT/patchvsr-mini/ (OUT defaults to .devcache/gpu-out), five files:
 #           pipeline.tar     the EMA weights as a pipeline folder: tar -xf pipeline.tar
 #                            gives patchvsr-mini/, usable as `upscale --model patchvsr-mini`
@@ -35,11 +36,11 @@ done
 out="${OUT:-.devcache/gpu-out}/patchvsr-mini"
 run="${RUN_DIR:-.devcache/run-gpu}"  # the run folder (replaced on every call)
 export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
-for f in .devcache/train_media.npz .devcache/holdout.npz; do
-  [[ -f "$f" ]] || { echo "missing $f: run python scripts/pack_training_data.py first" >&2; exit 2; }
+for f in $(grep -o '"\.devcache/[^"]*"' "$config" | tr -d '"'); do
+  [[ -e "$f" ]] || { echo "missing $f: run python scripts/pack_training_data.py first" >&2; exit 2; }
 done
 
-"${PYTHON:-python3}" - <<'EOF'
+"${PYTHON:-python}" - <<'EOF'
 import platform, torch
 gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
 print(f"python {platform.python_version()}, torch {torch.__version__}, {gpu}")
@@ -48,7 +49,7 @@ EOF
 rm -rf "$run" "$out"
 mkdir -p "$out"
 status=0
-"${PYTHON:-python3}" -m patchvsr train "$config" --device "$device" --time-budget "$budget" --out "$run" \
+"${PYTHON:-python}" -m patchvsr train "$config" --device "$device" --time-budget "$budget" --out "$run" \
   ${extra[@]+"${extra[@]}"} || status=$?
 
 # Whatever happened, bring back what there is (the log says why a run stopped).

@@ -1,14 +1,18 @@
 """The 1.3B training recipe measured on one CUDA GPU, with random weights (nothing downloaded).
 
-    python scripts/train_wan_gpu.py --out DIR [--steps 30] [--overfit 50]
+    python scripts/train_wan_gpu.py --out DIR [--steps 30] [--overfit 50] [--base DIR] [--tiny]
 
 1. Writes a random Wan2.1-T2V-1.3B base in the hub's layout (the real transformer and VAE
-   configurations) and a cached prompt embedding, so `configs/wan2.1-1.3b.toml` runs as is.
+   configurations) and a cached prompt embedding, so `configs/wan2.1-1.3b.toml` runs as is
+   (`--base`: one written before, by `scripts/device_check.py base`, is used as it is).
 2. Trains `--steps` steps through the real command (`python -m patchvsr train`, bf16,
    gradient checkpointing, 512x512x33 patches) and reads seconds per step and peak memory
    from its log.
 3. Overfits one fixed batch for `--overfit` steps: the full-size backward learns.
-4. Writes DIR/train_wan_gpu.json: s/step, peak GiB, tokens/s, model FLOPs per step, MFU.
+4. Writes DIR/train_wan_gpu.json: s/step, peak GiB, patches/s, model FLOPs per step, MFU.
+
+`--tiny` runs the same code on the CPU with the tiny configuration (configs/tiny-wan.toml's
+sizes), as a check that the script works before a GPU is spent on it.
 """
 
 from __future__ import annotations
@@ -24,35 +28,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 
 import torch  # noqa: E402
-from safetensors.torch import save_file  # noqa: E402
+from device_check import train_log_numbers, write_random_base  # noqa: E402
 
-PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # dense tensor-core FLOP/s
-
-
-def write_random_base(folder: Path) -> None:
-    from diffusers import AutoencoderKLWan, WanTransformer3DModel
-
-    from patchvsr.bench.models import WAN_T2V_1_3B, WAN_TEXT_TOKENS
-    from patchvsr.pipeline.hub import prompt_cache_path
-    from patchvsr.train.tiny_wan import MODEL_INDEX
-
-    torch.manual_seed(0)
-    with torch.device("cuda"):
-        WanTransformer3DModel(**WAN_T2V_1_3B).save_pretrained(folder / "transformer")
-        AutoencoderKLWan().save_pretrained(folder / "vae")
-    index = {k: v for k, v in MODEL_INDEX.items() if k not in ("text_encoder", "tokenizer")}
-    (folder / "model_index.json").write_text(json.dumps(index))
-    embeds = torch.randn(1, WAN_TEXT_TOKENS, 4096) * 0.1
-    cache = prompt_cache_path(folder)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    save_file({"prompt_embeds": embeds}, cache)
+from extras.bench_cuda import bf16_peak  # noqa: E402
 
 
-def config_for(base: Path, out: Path) -> Path:
-    text = (ROOT / "configs" / "wan2.1-1.3b.toml").read_text()
-    text = text.replace('base = "wan2.1-1.3b"', f'base = "{base}"')
+def config_for(base: Path, out: Path, tiny: bool) -> Path:
+    template = "tiny-wan.toml" if tiny else "wan2.1-1.3b.toml"
+    text = (ROOT / "configs" / template).read_text()
+    text = re.sub(r'base = "[^"]*"', f'base = "{base}"', text)
+    # the pace of the last steps logged, after warm-up (each step of a few in --tiny)
+    text = re.sub(r"log_every = \d+", f"log_every = {1 if tiny else 10}", text)
     text = re.sub(r"holdout = \[.*\]", "holdout = []", text)
     text = re.sub(r"sources = \[.*\]", f'sources = ["{ROOT}/assets/examples"]', text)
     path = out / "wan-random.toml"
@@ -60,7 +49,7 @@ def config_for(base: Path, out: Path) -> Path:
     return path
 
 
-def overfit(config: Path, steps: int) -> dict:
+def overfit(config: Path, steps: int, device: str) -> dict:
     from patchvsr.train import data_settings, load_config
     from patchvsr.train.data import make_batch
     from patchvsr.train.loop import make_optimizer
@@ -69,15 +58,15 @@ def overfit(config: Path, steps: int) -> dict:
     from patchvsr.train.step import flow_loss
 
     cfg = load_config(config)
-    pipe = build_pipeline(cfg.model, 0, "cuda").to("cuda")
+    pipe = build_pipeline(cfg.model, 0, device).to(device)
     params = trainable_parameters(pipe, cfg.model.trainable)
     set_train_mode(pipe, True, True)
     optimizer = make_optimizer(cfg, params)
-    batch = make_batch(load_sources(cfg.data.sources), data_settings(cfg), 0, 0).to("cuda")
+    batch = make_batch(load_sources(cfg.data.sources), data_settings(cfg), 0, 0).to(device)
     flops = None
     losses = []
     for step in range(steps):
-        with torch.autocast("cuda", torch.bfloat16):
+        with torch.autocast(device, torch.bfloat16, enabled=device == "cuda"):
             if step == 0:  # model FLOPs: the forward once, counted; a step is 3x (fwd + bwd)
                 from torch.utils.flop_counter import FlopCounterMode
 
@@ -98,32 +87,35 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--overfit", type=int, default=50)
+    parser.add_argument("--base", help="a random base written before (default: write one)")
+    parser.add_argument("--tiny", action="store_true", help="tiny configuration on the CPU")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PATCHVSR_CACHE", str(out / "cache"))
-    base = out / "wan-random"
+    device = "cpu" if args.tiny else "cuda"
+    if device == "cuda" and not torch.cuda.is_available():
+        print("error: no CUDA GPU (use --tiny for a CPU dry run)", file=sys.stderr)
+        raise SystemExit(2)
     t0 = time.time()
-    write_random_base(base)
-    print(f"random base written in {time.time() - t0:.0f} s", flush=True)
-    config = config_for(base, out)
+    base = write_random_base(Path(args.base) if args.base else out / "wan-random", args.tiny)
+    print(f"random base ready in {time.time() - t0:.0f} s", flush=True)
+    config = config_for(base, out, args.tiny)
     run = out / "run"
-    command = [sys.executable, "-m", "patchvsr", "train", str(config), "--device", "cuda"]
+    command = [sys.executable, "-m", "patchvsr", "train", str(config), "--device", device]
     command += ["--out", str(run), "--max-steps", str(args.steps), "--no-export"]
     subprocess.run(command, check=True, cwd=ROOT)
-    log = (run / "train.log").read_text()
-    paces = [float(x) for x in re.findall(r"([\d.]+) s/step", log)]
-    peak = re.search(r"peak memory ([\d.]+) GiB", log)
-    result = {"gpu": torch.cuda.get_device_name(), "s_per_step": paces[-1] if paces else None}
-    result["peak_gib"] = float(peak.group(1)) if peak else None
-    result |= overfit(config, args.overfit)
-    tokens = result["patches"] * 9 * 32 * 32  # 33 frames -> 9 latent frames of 32x32 tokens
+    numbers = train_log_numbers((run / "train.log").read_text())
+    name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
+    result = {"gpu": name, "s_per_step": numbers.get("s_per_step")}
+    result["peak_gib"] = numbers.get("peak_gib")
+    result |= overfit(config, args.overfit, device)
     if result["s_per_step"]:
-        result["tokens_per_s"] = tokens / result["s_per_step"]
-        name = next((k for k in PEAK_BF16 if k in result["gpu"]), None)
-        if name and result["model_flops_per_step"]:
+        result["patches_per_s"] = result["patches"] / result["s_per_step"]
+        peak = bf16_peak(name)
+        if peak and result["model_flops_per_step"]:
             achieved = result["model_flops_per_step"] / result["s_per_step"]
-            result["mfu"] = achieved / PEAK_BF16[name]
+            result["mfu"] = achieved / peak
     (out / "train_wan_gpu.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "overfit_losses"}, indent=2))
     print("overfit loss: first", result["overfit_losses"][0], "last", result["overfit_losses"][-1])

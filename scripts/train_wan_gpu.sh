@@ -12,5 +12,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-timeout "${LIMIT:-480}" "${PYTHON:-python3}" scripts/train_wan_gpu.py --out "$OUT" "$@" 2>&1 \
+timeout "${LIMIT:-480}" "${PYTHON:-python}" scripts/train_wan_gpu.py --out "$OUT" "$@" 2>&1 \
   | tee "$OUT/train_wan_gpu.log"

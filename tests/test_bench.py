@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -113,7 +114,9 @@ def test_timed_calls_counts_and_restores():
 
 @pytest.mark.slow
 def test_gpu_script_dry_run_on_the_cpu(tmp_path):
-    env = dict(os.environ, OUT=str(tmp_path))
+    # the interpreter running the tests, which need not be the `python` on PATH (a virtual
+    # environment that is not activated)
+    env = dict(os.environ, OUT=str(tmp_path), PYTHON=sys.executable)
     proc = subprocess.run(
         ["bash", str(REPO / "scripts" / "bench_gpu.sh"), "--tiny"],
         capture_output=True,

@@ -8,6 +8,7 @@ import pytest
 import torch
 from diffusers import AutoencoderKLWan
 
+from patchvsr.errors import PatchVSRError
 from patchvsr.models.configs import TINY_VAE
 from patchvsr.pipeline.codec import (
     TILE_OVERLAP,
@@ -90,7 +91,10 @@ def test_bigger_tiles_compute_less_of_the_frame_twice():
     assert tiled_pixels(2160, 3840, None) == frame
 
 
-def test_bf16_halves_the_planned_memory_and_is_used_beside_a_bf16_model_only():
+def test_bf16_halves_the_planned_memory_and_is_a_choice_with_fp32_the_default():
     assert vae_bytes_per_pixel(torch.bfloat16) * 2 == vae_bytes_per_pixel(torch.float32)
-    assert vae_dtype(torch.bfloat16) == torch.bfloat16
-    assert vae_dtype(torch.float32) == torch.float32
+    assert vae_dtype() == torch.float32
+    assert vae_dtype("bf16") == torch.bfloat16
+    assert vae_dtype("FP32") == torch.float32
+    with pytest.raises(PatchVSRError, match="unknown VAE dtype 'fp16'"):
+        vae_dtype("fp16")

@@ -148,3 +148,81 @@ def test_moving_the_pipeline_moves_the_adapter():
     pipe = build_tiny().to(torch.float64)
     assert next(pipe.adapter.parameters()).dtype == torch.float64
     assert pipe.transformer.dtype == torch.float64
+
+
+def test_steps_times_strength_that_runs_no_step_is_refused(pipe):
+    # diffusers' rule: int(4 * 0.2) = 0 steps would run
+    with pytest.raises(PatchVSRError, match="runs none"):
+        pipe(_clip(), scale=2, num_inference_steps=4, strength=0.2)
+    with pytest.raises(PatchVSRError, match="guidance_scale"):
+        pipe(_clip(), scale=2, guidance_scale=0.5)
+    with pytest.raises(PatchVSRError, match="text encoder"):
+        pipe(_clip(), scale=2, guidance_scale=2.0, negative_prompt="blurry")
+
+
+def test_guidance_against_the_prompt_itself_is_no_guidance(pipe):
+    # uncond + g (cond - uncond) = cond when both predictions are the same prompt's
+    plain = pipe(_clip(), scale=2, generator=_gen(), output_type="pt").frames
+    same = pipe(
+        _clip(),
+        scale=2,
+        generator=_gen(),
+        output_type="pt",
+        guidance_scale=3.0,
+        negative_prompt_embeds=pipe.prompt_embeds,
+    ).frames
+    guided = pipe(_clip(), scale=2, generator=_gen(), output_type="pt", guidance_scale=3.0)
+    guided = guided.frames
+    torch.testing.assert_close(same, plain, atol=1e-5, rtol=0)
+    assert float((guided - plain).abs().max()) > 1e-3
+
+
+def test_guidance_runs_the_model_twice_per_step(pipe):
+    before = pipe.model.global_calls
+    pipe(_clip(), scale=2, num_inference_steps=2, generator=_gen(), guidance_scale=2.0)
+    assert pipe.model.global_calls - before == 4  # 2 steps x (prompt, negative)
+
+
+def test_timesteps_reach_the_model_in_fp32():
+    pipe = build_tiny().to(torch.bfloat16)
+    seen = []
+    original = pipe.model.forward
+
+    def spy(latents, timestep, *args, **kwargs):
+        seen.append(timestep.dtype)
+        return original(latents, timestep, *args, **kwargs)
+
+    pipe.model.forward = spy
+    pipe(_clip(frames=1), scale=2, num_inference_steps=2, generator=_gen())
+    assert seen and set(seen) == {torch.float32}
+
+
+def test_a_multistep_scheduler_restarts_for_every_window():
+    from diffusers import UniPCMultistepScheduler
+
+    pipe = build_tiny()
+    pipe.scheduler = UniPCMultistepScheduler.from_config(
+        pipe.scheduler.config, prediction_type="flow_prediction", use_flow_sigmas=True
+    )
+    seen = []  # (step index, solver history) as each scheduler step begins
+    original = pipe.scheduler.step
+
+    def spy(*args, **kwargs):
+        history = sum(x is not None for x in pipe.scheduler.model_outputs)
+        seen.append((pipe.scheduler.step_index, history))
+        return original(*args, **kwargs)
+
+    pipe.scheduler.step = spy
+    pipe(_clip(frames=14), scale=2, num_inference_steps=3, generator=_gen())
+    assert len(pipe.windows_for(14)) == 2
+    # every window starts the solver from nothing: no index, no history of the last window
+    assert seen == [(None, 0), (1, 1), (2, 2)] * 2
+
+
+def test_model_cpu_offload_runs_a_whole_upscale():
+    pipe = build_tiny()
+    want = pipe(_clip(), scale=2, generator=_gen()).frames
+    pipe.enable_model_cpu_offload(device="cpu")
+    assert pipe._execution_device.type == "cpu"
+    got = pipe(_clip(), scale=2, generator=_gen()).frames
+    np.testing.assert_array_equal(got, want)

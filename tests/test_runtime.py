@@ -48,7 +48,8 @@ def test_hub_layout_loads_training_free_and_caches_the_prompt(hub_folder, cache)
     # training-free: 4 of 32 steps from noise level 0.3 (patchvsr.method.training_free)
     assert (pipe.config.default_steps, pipe.config.default_strength) == (32, 0.125)
     pipe.register_to_config(base_size=32, window=5, window_overlap=0)
-    out = pipe(np.zeros((5, 16, 16, 3), np.uint8), scale=2, num_inference_steps=1)
+    # as in diffusers, int(8 x 0.125) = 1 of 8 steps runs (one of 1 would run none)
+    out = pipe(np.zeros((5, 16, 16, 3), np.uint8), scale=2, num_inference_steps=8)
     assert out.frames.shape == (5, 32, 32, 3)
 
 

@@ -108,6 +108,52 @@ def test_scheme_reaches_the_model_and_a_bad_one_is_one_line(make_clip, tmp_path,
     assert not bad.exists() and not work_dir_for(bad).exists()
 
 
+def test_help_shows_scheduler_guidance_and_vae_precision(capsys):
+    with pytest.raises(SystemExit):
+        main(["upscale", "--help"])
+    text = capsys.readouterr().out
+    for option in ("--scheduler {unipc,euler,dpm++}", "--guidance-scale", "--negative-prompt"):
+        assert option in text
+    assert "--vae-dtype {fp32,bf16}" in text
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--scheduler", "ddim"], "argument --scheduler: invalid choice: 'ddim'"),
+        (["--vae-dtype", "fp16"], "argument --vae-dtype: invalid choice: 'fp16'"),
+        (["--guidance-scale", "0.5"], "error: --guidance-scale must be 1 (off) or more"),
+        (["--negative-prompt", "blur"], "error: --negative-prompt needs --guidance-scale above 1"),
+    ],
+)
+def test_bad_sampling_options_are_one_line(make_clip, tmp_path, capsys, extra, message):
+    clip = make_clip(frames=3, size=(40, 24), audio=False)
+    bad = tmp_path / "bad.mp4"
+    try:
+        code = main(["upscale", str(clip), "-o", str(bad), "--model", "tiny", *extra])
+    except SystemExit as stop:  # argparse's own refusal of a choice, in one line too
+        code = stop.code
+    assert code == 2
+    assert message in _only_line(capsys.readouterr().err)
+    assert not bad.exists()
+
+
+def test_scheduler_and_guidance_reach_the_model(make_clip, tmp_path):
+    clip = make_clip(frames=3, size=(40, 24), audio=False)
+    frames = {}
+    for name, extra in {
+        "own": [],
+        "unipc": ["--scheduler", "unipc"],
+        "guided": ["--guidance-scale", "3"],
+    }.items():
+        out = tmp_path / name
+        args = ["upscale", clip, "-o", out, "--frames", "--model", "tiny", "--scale", "2"]
+        assert main([*map(str, args), "--steps", "3", "-q", *extra]) == 0
+        frames[name] = np.stack([np.asarray(Image.open(f)) for f in sorted(out.iterdir())])
+    assert not np.array_equal(frames["own"], frames["unipc"])
+    assert not np.array_equal(frames["own"], frames["guided"])
+
+
 def test_eval_reports_per_frame_and_mean_metrics(make_clip, tmp_path, capsys):
     clip = make_clip(frames=4, size=(64, 48), audio=False)
     out = tmp_path / "out.mp4"

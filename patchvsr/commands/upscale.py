@@ -2,7 +2,8 @@
 
     python -m patchvsr upscale IN [IN ...] -o OUT [--scale K | --size WxH] [--model NAME]
         [--steps N] [--strength S] [--patch P] [--scheme paper|sliding|tiles|shifted]
-        [--seed S] [--device auto|cuda|mps|cpu]
+        [--scheduler unipc|euler|dpm++] [--guidance-scale G] [--negative-prompt TEXT]
+        [--vae-dtype fp32|bf16] [--seed S] [--device auto|cuda|mps|cpu]
         [--batch-size B] [--no-colour-fix] [--compare CMP.mp4] [--resume]
         [--crf 18] [--codec libx264] [--frames] [--max-output-pixels N]
         [--parallel auto|patches|windows]
@@ -28,6 +29,7 @@ from patchvsr.errors import PatchVSRError
 from patchvsr.io.comparison import MODES
 from patchvsr.io.probe import probe
 from patchvsr.io.writer import DEFAULT_CODEC, DEFAULT_CRF
+from patchvsr.models.configs import VAE_DTYPE, VAE_DTYPE_NAMES
 from patchvsr.request import DEFAULT_SCALE, Request, parse_size
 from patchvsr.serve import training_free
 from patchvsr.video.batch import plan_batch, run_batch, wants_batch
@@ -35,6 +37,12 @@ from patchvsr.video.distributed import MODES as PARALLEL_MODES
 from patchvsr.video.distributed import announce, follow, lead_windows, leading
 from patchvsr.video.jobs import DEFAULT_MAX_OUTPUT_PIXELS, UpscaleJob, run_job, validate_job
 from patchvsr.video.upscalers import BASELINES, get_upscaler
+
+SCHEDULER_NAMES = (
+    "unipc",
+    "euler",
+    "dpm++",
+)  # patchvsr.pipeline.scheduling.SCHEDULERS, without diffusers
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -66,13 +74,44 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--adapter",
         help="adapter weights (a folder or hub id) for --model wan2.1-1.3b or a base folder",
     )
-    p.add_argument("--steps", type=int, help="denoising steps (model default if omitted)")
+    p.add_argument(
+        "--steps",
+        type=int,
+        help="the scheduler's denoising steps, as diffusers counts them (model default if "
+        "omitted); int(steps x strength) of them run",
+    )
     p.add_argument(
         "--strength",
         type=float,
-        help="share of the step schedule to run, 0..1 (1: from pure noise); a model without "
-        "adapter weights (training-free) defaults to the share that starts at noise level "
-        "sigma 0.3, and says both",
+        help="share of the steps to run, 0..1 (1: from pure noise), as in diffusers' Wan "
+        "video-to-video; a model without adapter weights (training-free) defaults to the share "
+        "that starts at noise level sigma 0.3, and says both",
+    )
+    p.add_argument(
+        "--scheduler",
+        choices=SCHEDULER_NAMES,
+        help="sampler, with the model's flow shift (default: the model's own; the hub's Wan "
+        "folder ships unipc)",
+    )
+    p.add_argument(
+        "--guidance-scale",
+        type=float,
+        default=1.0,
+        help="classifier-free guidance, 1 = off (default: the picture comes from the input, "
+        "not the prompt; above 1 runs the model twice per patch and step)",
+    )
+    p.add_argument(
+        "--negative-prompt",
+        metavar="TEXT",
+        help="what guidance steers away from (needs a model with a text encoder, e.g. "
+        "wan2.1-1.3b, and --guidance-scale above 1; default: the empty prompt)",
+    )
+    p.add_argument(
+        "--vae-dtype",
+        choices=VAE_DTYPE_NAMES,
+        default=VAE_DTYPE,
+        help=f"precision of the Wan autoencoder (default {VAE_DTYPE}: bf16 is faster and "
+        "uses half the memory, at some fidelity; see the README)",
     )
     p.add_argument(
         "--patch",
@@ -153,6 +192,10 @@ def _check_numbers(args: argparse.Namespace) -> None:
         raise PatchVSRError("--window must be positive")
     if args.fps is not None and not 0 < args.fps <= 1000:
         raise PatchVSRError(f"--fps must be in (0, 1000], got {args.fps}")
+    if not args.guidance_scale >= 1.0:
+        raise PatchVSRError(f"--guidance-scale must be 1 (off) or more, got {args.guidance_scale}")
+    if args.negative_prompt is not None and args.guidance_scale <= 1.0:
+        raise PatchVSRError("--negative-prompt needs --guidance-scale above 1")
 
 
 def _load(args: argparse.Namespace, options: dict):
@@ -215,6 +258,10 @@ def _run(args: argparse.Namespace, group: parallel.Group | None, loaded: dict | 
         "scheme": request.scheme,
         "colour": args.colour,
         "adapter": args.adapter,
+        "scheduler": args.scheduler,
+        "guidance_scale": args.guidance_scale,
+        "negative_prompt": args.negative_prompt,
+        "vae_dtype": args.vae_dtype,
     }
     job = UpscaleJob(
         input=args.input,

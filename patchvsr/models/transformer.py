@@ -21,6 +21,16 @@ from patchvsr.models.adapter import GlobalKeysValues, PatchVSRAdapter
 from patchvsr.models.attention import GlobalCrossAttnProcessor, GlobalState
 
 
+def onload(*modules: nn.Module | None) -> None:
+    """Run the offload hook of each module (`enable_model_cpu_offload` puts one on the
+    transformer), which moves it onto the GPU. Accelerate's hook fires on `forward`; the base's
+    parts are called one by one here, never its `forward`, so it is fired by hand."""
+    for module in modules:
+        hook = getattr(module, "_hf_hook", None)
+        if hook is not None:
+            hook.pre_forward(module)
+
+
 class PatchVSRTransformer(nn.Module):
     def __init__(self, base: WanTransformer3DModel, adapter: PatchVSRAdapter | None = None) -> None:
         super().__init__()
@@ -67,6 +77,7 @@ class PatchVSRTransformer(nn.Module):
     ) -> GlobalKeysValues:
         """The global branch for one clip at one step; shared by all of that step's patches."""
         self.global_calls += 1
+        onload(self.base, self.adapter)
         ce = self.base.condition_embedder
         _, timestep_proj, text, _ = ce(timestep, text_embeds, None)
         return self.adapter.encode_global(
@@ -93,6 +104,7 @@ class PatchVSRTransformer(nn.Module):
         boxes: torch.Tensor | None = None,  # (B, 4) normalised boxes, for the ROI masks
     ) -> torch.Tensor:
         base, adapter = self.base, self.adapter
+        onload(base, adapter)
         batch, _, frames, height, width = latents.shape
         p_t, p_h, p_w = base.config.patch_size
 

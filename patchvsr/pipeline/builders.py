@@ -7,13 +7,14 @@ from __future__ import annotations
 import torch
 from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanTransformer3DModel
 
+from patchvsr import training_free
+from patchvsr.codec import vae_dtype as codec_vae_dtype
 from patchvsr.models import PatchVSRAdapter
 from patchvsr.models.configs import (
     TINY_SETTINGS,
     TINY_TEXT_TOKENS,
     TINY_TRANSFORMER,
     TINY_VAE,
-    WAN_FLOW_SHIFT,
     WAN_SETTINGS,
     WAN_T2V_1_3B,
     WAN_TEXT_TOKENS,
@@ -21,6 +22,7 @@ from patchvsr.models.configs import (
 )
 from patchvsr.models.prompt import PromptEmbedding
 from patchvsr.pipeline.pipeline_patchvsr import PatchVSRPipeline
+from patchvsr.pipeline.scheduling import flow_shift, wan_scheduler
 
 
 def build_tiny(seed: int = 0, with_adapter: bool = True) -> PatchVSRPipeline:
@@ -59,9 +61,13 @@ def build_wan_1_3b(
     dtype: torch.dtype = torch.bfloat16,
     with_vae: bool = True,
     small: bool = False,
+    with_adapter: bool = True,
+    vae_dtype: str | torch.dtype | None = None,
 ) -> PatchVSRPipeline:
-    """The real 1.3B configuration plus a full-size adapter, random weights, built directly on
-    `device` (CUDA, or "meta" for counting). The Wan VAE of the real configuration in fp32, as
+    """The real 1.3B configuration plus a full-size adapter (none without `with_adapter`: the
+    training-free route, with its default steps and strength), random weights, built directly
+    on `device` (CUDA, or "meta" for counting), with the hub folder's scheduler (UniPC, flow
+    shift 3). The Wan VAE of the real configuration in `vae_dtype` (default fp32), as
     `from_pretrained` loads it; without `with_vae` a meta VAE stands in (it is never run).
 
     `small` builds the tiny configuration instead, with the same code path (a CPU dry run)."""
@@ -70,14 +76,18 @@ def build_wan_1_3b(
         torch.manual_seed(0)
         transformer = WanTransformer3DModel(**t_cfg).eval()
         adapter_cfg = tiny_adapter_config(transformer.config) if small else {}
-        adapter = PatchVSRAdapter(**adapter_cfg).eval()
+        adapter = PatchVSRAdapter(**adapter_cfg).eval() if with_adapter else None
         tokens = TINY_TEXT_TOKENS if small else WAN_TEXT_TOKENS
         prompt = PromptEmbedding.of(torch.randn(1, tokens, t_cfg["text_dim"], dtype=dtype))
     with torch.device(device if with_vae else "meta"):
         vae = AutoencoderKLWan(**(TINY_VAE if small else {})).eval()
     if torch.device(device).type != "meta":
         _as_loaded(transformer, dtype)
-        _as_loaded(adapter, dtype)
-    settings = TINY_SETTINGS if small else WAN_SETTINGS
-    scheduler = FlowMatchEulerDiscreteScheduler(shift=WAN_FLOW_SHIFT)
+        if adapter is not None:
+            _as_loaded(adapter, dtype)
+        vae.to(codec_vae_dtype(vae_dtype))
+    settings = dict(TINY_SETTINGS if small else WAN_SETTINGS)
+    scheduler = wan_scheduler()
+    if adapter is None:
+        settings |= training_free.defaults(flow_shift(scheduler))
     return PatchVSRPipeline(transformer, vae, scheduler, adapter, prompt, **settings)

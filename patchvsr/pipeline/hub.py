@@ -40,10 +40,11 @@ def download_wan() -> Path:
     return folder
 
 
-def prompt_cache_path(folder: Path) -> Path:
-    """Where the fixed prompt's embedding for the text encoder of `folder` is cached: keyed by
-    the encoder's config.json (which the hub download always fetches) and the prompt."""
+def prompt_cache_path(folder: Path, text: str = PROMPT) -> Path:
+    """Where the embedding of `text` (default: the fixed prompt) by the text encoder of `folder`
+    is cached: keyed by the encoder's config.json (which the hub download always fetches) and
+    the text."""
     config = folder / "text_encoder" / "config.json"
-    key = hashlib.sha256((config.read_bytes() if config.exists() else b"") + PROMPT.encode())
+    key = hashlib.sha256((config.read_bytes() if config.exists() else b"") + text.encode())
     root = Path(os.environ.get("PATCHVSR_CACHE", Path.home() / ".cache" / "patchvsr"))
     return root / f"prompt-{key.hexdigest()[:16]}.safetensors"

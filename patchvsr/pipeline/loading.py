@@ -4,10 +4,13 @@ Wan2.1 layout, and adapter weights on their own.
 - A saved PatchVSR pipeline is diffusers' own layout (`model_index.json` naming
   `PatchVSRPipeline`, one folder per component, the prompt's embedding in `prompt/`), read by
   `DiffusionPipeline.from_pretrained`.
-- The hub's Wan2.1 layout (`model_index.json` naming `WanPipeline`): the base transformer and
-  VAE; the text encoder only to compute (once) the fixed prompt's embedding, which is cached so
-  later runs need no text encoder at all. Without adapter weights it runs training-free, with
-  the adapter off, and says so.
+- The hub's Wan2.1 layout (`model_index.json` naming `WanPipeline`): the base transformer, VAE
+  and scheduler (the hub's is UniPC with flow shift 3); the text encoder only to compute (once)
+  the fixed prompt's embedding, which is cached so later runs need no text encoder at all.
+  Without adapter weights it runs training-free, with the adapter off, and says so.
+
+The VAE loads in `vae_dtype` ("fp32" unless told, whatever the model's dtype:
+`patchvsr.codec.VAE_DTYPE_REASON` says why).
 
 Weights load from safetensors only: a folder holding pickled weights (.bin/.pt/...) is refused
 before anything in it is opened.
@@ -18,23 +21,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import diffusers
 import torch
-from diffusers import (
-    AutoencoderKLWan,
-    DiffusionPipeline,
-    FlowMatchEulerDiscreteScheduler,
-    WanTransformer3DModel,
-)
+from diffusers import AutoencoderKLWan, DiffusionPipeline, WanTransformer3DModel
 from diffusers.utils import logging as diffusers_logging
 from safetensors.torch import load_file, save_file
 
 from patchvsr.errors import PatchVSRError
 from patchvsr.method import training_free
 from patchvsr.models import PatchVSRAdapter
-from patchvsr.models.configs import PROMPT, WAN_FLOW_SHIFT, WAN_SETTINGS, WAN_TEXT_TOKENS
+from patchvsr.models.configs import PROMPT, WAN_SETTINGS, WAN_TEXT_TOKENS
 from patchvsr.models.prompt import PromptEmbedding
-from patchvsr.pipeline.codec import vae_dtype
+from patchvsr.pipeline.codec import vae_dtype as codec_vae_dtype
 from patchvsr.pipeline.hub import download, prompt_cache_path
+from patchvsr.pipeline.scheduling import flow_shift, wan_scheduler
 
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
@@ -84,9 +84,12 @@ def load(
     source: str | Path,
     adapter: str | Path | None = None,
     dtype: torch.dtype | None = None,
+    vae_dtype: str | torch.dtype | None = None,
     **kwargs,
 ):
-    """`cls.from_pretrained`: see the module docstring. The autoencoder loads in fp32."""
+    """`cls.from_pretrained`: see the module docstring. The autoencoder loads in `vae_dtype`
+    ("fp32" or "bf16"; None: fp32)."""
+    vae_torch_dtype = codec_vae_dtype(vae_dtype)
     folder = _local(source, ["*.json", "*.safetensors", "*.txt"])
     if not folder.is_dir():
         raise PatchVSRError(f"model folder {folder} does not exist")
@@ -101,14 +104,14 @@ def load(
     if not list((folder / "transformer").glob("*.safetensors")):
         raise PatchVSRError(f"{folder / 'transformer'} holds no weights (*.safetensors)")
     if index.get("_class_name") != cls.__name__:
-        pipe = load_wan(cls, folder, dtype, adapter)
+        pipe = load_wan(cls, folder, dtype, adapter, vae_torch_dtype)
     else:
         try:
             diffusers_logging.disable_progress_bar()  # five small folders: no bar
             pipe = DiffusionPipeline.from_pretrained.__func__(
                 cls,
                 folder,
-                dtype={"default": dtype, "vae": vae_dtype(dtype)},
+                dtype={"default": dtype, "vae": vae_torch_dtype},
                 use_safetensors=True,
                 **kwargs,
             )
@@ -126,35 +129,62 @@ def load(
     return pipe
 
 
-def load_wan(cls, folder: Path, dtype: torch.dtype, adapter: str | Path | None = None):
-    """The hub's Wan2.1 diffusers layout, as a PatchVSR pipeline with the 1.3B's settings."""
+def load_wan(
+    cls,
+    folder: Path,
+    dtype: torch.dtype,
+    adapter: str | Path | None = None,
+    vae_dtype: torch.dtype = torch.float32,
+):
+    """The hub's Wan2.1 diffusers layout, as a PatchVSR pipeline with the 1.3B's settings and
+    the folder's own scheduler."""
     transformer = _component(WanTransformer3DModel, folder / "transformer", dtype)
-    vae = _component(AutoencoderKLWan, folder / "vae", vae_dtype(dtype))
+    vae = _component(AutoencoderKLWan, folder / "vae", vae_dtype)
     adapter_model = load_adapter(adapter, dtype) if adapter else None
+    scheduler = folder_scheduler(folder)
     settings = dict(WAN_SETTINGS)
     if adapter_model is None:  # the front ends say what runs (patchvsr.method.training_free)
-        settings |= training_free.defaults(WAN_FLOW_SHIFT)
+        settings |= training_free.defaults(flow_shift(scheduler))
     device = torch.device(
         "cuda" if dtype == torch.bfloat16 and torch.cuda.is_available() else "cpu"
     )
     embeds = prompt_embedding(folder, device).to(dtype)
-    return cls(
+    pipe = cls(
         transformer,
         vae,
-        FlowMatchEulerDiscreteScheduler(shift=WAN_FLOW_SHIFT),
+        scheduler,
         adapter_model,
         PromptEmbedding.of(embeds),
         **settings,
     )
+    pipe.text_encoder_path = folder
+    return pipe
+
+
+def folder_scheduler(folder: Path):
+    """The scheduler a Wan folder ships (`scheduler/`, the class its model_index.json names);
+    the hub's own (UniPC, flow shift 3) when it has none."""
+    index = json.loads((folder / "model_index.json").read_text())
+    name = (index.get("scheduler") or [None, None])[1]
+    cls = getattr(diffusers, name, None) if name else None
+    if cls is None or not (folder / "scheduler").is_dir():
+        return wan_scheduler()
+    try:
+        return cls.from_pretrained(folder / "scheduler")
+    except (OSError, ValueError) as err:
+        raise PatchVSRError(f"cannot load the scheduler of {folder}: {_first_line(err)}") from err
 
 
 def prompt_embedding(
-    folder: Path, device: torch.device | str = "cpu", max_length: int = WAN_TEXT_TOKENS
+    folder: Path,
+    device: torch.device | str = "cpu",
+    max_length: int = WAN_TEXT_TOKENS,
+    text: str = PROMPT,
 ) -> torch.Tensor:
-    """The fixed prompt's embedding (1, max_length, text_dim), fp32 on the CPU: from the
-    cache, else computed with the folder's text encoder (bf16 on CUDA) and cached. Padded with
-    zeros to `max_length` tokens as the Wan pipeline does."""
-    cache = prompt_cache_path(folder)
+    """The embedding (1, max_length, text_dim) of `text` (default: the fixed prompt), fp32 on
+    the CPU: from the cache, else computed with the folder's text encoder (bf16 on CUDA) and
+    cached. Padded with zeros to `max_length` tokens as the Wan pipeline does."""
+    cache = prompt_cache_path(folder, text)
     if cache.exists():
         return load_file(cache)["prompt_embeds"]
     if not (folder / "text_encoder").is_dir() or not (folder / "tokenizer").is_dir():
@@ -171,7 +201,7 @@ def prompt_embedding(
     )
     encoder = encoder.to(device).eval()
     ids = tokenizer(
-        PROMPT, padding="max_length", max_length=max_length, truncation=True, return_tensors="pt"
+        text, padding="max_length", max_length=max_length, truncation=True, return_tensors="pt"
     ).to(device)
     with torch.no_grad():
         hidden = encoder(ids.input_ids, attention_mask=ids.attention_mask).last_hidden_state

@@ -68,7 +68,7 @@ def check_fits(pipe, plan: PatchPlan, frames: int, batch_size: int) -> None:
     need = canvas_bytes(pipe, plan, frames) + batch_size * patch_activation_bytes(
         pipe, plan, frames
     )
-    have = available_bytes(pipe.device)
+    have = available_bytes(pipe._execution_device)
     if need > have:
         raise PatchVSRError(
             f"output {plan.width}x{plan.height} x {frames} frames needs about {need / 1024**3:.1f} GiB, "

@@ -4,47 +4,53 @@ The low-resolution clip is upscaled (bicubic) to the output size and encoded ont
 canvas. At every denoising step the model runs on every patch of the grid (base + auxiliary
 seam patches, batched by size) and the predictions are fused on the canvas with the grid's
 weights (the paper's multi-patch joint modulation, `patchvsr.method.fusion`), then the scheduler takes
-one step on the whole canvas. The global branch sees the whole clip at the base size; it runs
-once per step and is shared by all patches.
+one step on the whole canvas (`patchvsr.pipeline.denoising`). The global branch sees the whole clip at
+the base size; it runs once per step and is shared by all patches.
 
-A diffusers pipeline: its settings (base size, temporal window and overlap, default steps and
-strength) are its registered config, and `save_pretrained` / `from_pretrained` round-trip it,
-the fixed prompt's embedding included (`PromptEmbedding`). `from_pretrained` also takes the
-hub's Wan2.1 layout (`patchvsr.pipeline.loading`).
+A diffusers pipeline: it runs the scheduler it holds (the model folder's, or one set as
+`pipe.scheduler = X.from_config(pipe.scheduler.config)`), with `num_inference_steps` and
+`strength` as `WanVideoToVideoPipeline` takes them (`patchvsr.pipeline.scheduling`). Its settings (base
+size, temporal window and overlap, default steps and strength) are its registered config, and
+`save_pretrained` / `from_pretrained` round-trip it, the fixed prompt's embedding included
+(`PromptEmbedding`). `from_pretrained` also takes the hub's Wan2.1 layout (`patchvsr.pipeline.loading`).
+
+Guidance: `guidance_scale` defaults to 1 (off), unlike diffusers' Wan pipelines (5 with a
+negative prompt), for every model. The picture's content comes from the low-resolution clip,
+not from the prompt, which is one fixed description of quality; PatchVSR's adapter and mini are
+trained with that prompt only (no prompt dropout), so they never learned an unconditional
+prediction to guide against; and guidance runs every patch twice at every step, doubling the
+model work. A higher `guidance_scale` with `negative_prompt` is there for the training-free
+base, which was trained for it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from diffusers import DiffusionPipeline, FlowMatchEulerDiscreteScheduler, WanTransformer3DModel
+from diffusers import DiffusionPipeline, SchedulerMixin, WanTransformer3DModel
 from diffusers.utils import BaseOutput
 
-from patchvsr import parallel
 from patchvsr.errors import PatchVSRError
 from patchvsr.frames import as_video, pad_video, upscale_bicubic, video_to_frames
-from patchvsr.method import fusion
-from patchvsr.method.colorfix import colour_fix
-from patchvsr.method.context import global_view
 from patchvsr.method.grid import PatchPlan, default_scheme
-from patchvsr.method.location import location_encoding, location_scale
-from patchvsr.method.step_layout import StepLayouts
+from patchvsr.method.location import location_scale
 from patchvsr.method.temporal import plan_windows, window_weights
-from patchvsr.method.temporal_detail import clip_noise, steady_detail
-from patchvsr.models import PatchVSRAdapter, PatchVSRTransformer
+from patchvsr.method.temporal_detail import steady_detail
+from patchvsr.models import PatchVSRAdapter
 from patchvsr.models.configs import PlanGeometry
 from patchvsr.models.prompt import PromptEmbedding
-from patchvsr.pipeline import loading
+from patchvsr.pipeline import loading, scheduling
 from patchvsr.pipeline.codec import LatentCodec
+from patchvsr.pipeline.denoising import PatchDenoisingMixin
 from patchvsr.pipeline.memory import available_bytes, check_fits, patch_activation_bytes
-from patchvsr.pipeline.window import DenoiseSettings, Window
+from patchvsr.pipeline.window import Window
 from patchvsr.request import output_size, plan_for
+
+GUIDANCE_SCALE = 1.0  # off: see the module docstring
 
 # (done, total, what): denoising steps done over all windows of the call
 Progress = Callable[[int, int, str], None]
@@ -61,8 +67,12 @@ class PatchVSROutput(BaseOutput):
     plan: PatchPlan
 
 
-class PatchVSRPipeline(DiffusionPipeline):
-    model_cpu_offload_seq = "adapter->transformer->vae"
+class PatchVSRPipeline(PatchDenoisingMixin, DiffusionPipeline):
+    # `enable_model_cpu_offload` moves the transformer, then the VAE, onto the GPU as they run.
+    # The adapter runs inside every transformer block and the prompt is one small tensor:
+    # they stay on the GPU (offloading them would move the adapter twice per step).
+    model_cpu_offload_seq = "transformer->vae"
+    _exclude_from_cpu_offload = ["adapter", "prompt"]
     # Without this diffusers leaves a component that defaults to None out of `.to()`.
     _optional_components = ["adapter", "prompt"]
 
@@ -70,7 +80,7 @@ class PatchVSRPipeline(DiffusionPipeline):
         self,
         transformer: WanTransformer3DModel,
         vae: torch.nn.Module,
-        scheduler: FlowMatchEulerDiscreteScheduler,
+        scheduler: SchedulerMixin,
         adapter: PatchVSRAdapter | None = None,
         prompt: PromptEmbedding | None = None,
         base_size: int = 512,
@@ -106,8 +116,11 @@ class PatchVSRPipeline(DiffusionPipeline):
             default_patch_size=default_patch_size,
             default_scheme=default_scheme,
         )
-        self._model: PatchVSRTransformer | None = None
+        self._model = None
         self.bf16_matmuls = False  # see `enable_bf16_matmuls`
+        # The Wan folder whose text encoder embeds other prompts (`encode_text`); set by
+        # `from_pretrained` for the hub's layout, None for a model without one.
+        self.text_encoder_path: Path | None = None
 
     # -- set-up -----------------------------------------------------------------------------
 
@@ -117,33 +130,13 @@ class PatchVSRPipeline(DiffusionPipeline):
     ) -> PatchVSRPipeline:
         """A saved PatchVSR pipeline (a folder or hub id), or the hub's Wan2.1 layout. Only
         safetensors are read. `adapter` (a folder or hub id) replaces the saved adapter;
-        `dtype` applies to all but the autoencoder, which stays fp32."""
+        `dtype` applies to all but the autoencoder, which loads in `vae_dtype` (default fp32,
+        as diffusers documents for the Wan VAE; see `patchvsr.codec.VAE_DTYPE_REASON`)."""
         return loading.load(cls, source, adapter, **kwargs)
 
     def save_pretrained(self, save_directory: str | Path, **kwargs) -> None:
         kwargs.setdefault("safe_serialization", True)
         super().save_pretrained(save_directory, **kwargs)
-
-    def enable_bf16_matmuls(self, enabled: bool = True) -> None:
-        """Run the transformer and the adapter (the detail head included) under bf16 autocast:
-        their matrix products, convolutions and attention in bf16, while the latent canvas, the
-        fusion and the scheduler stay in the pipeline's dtype. On a CPU with native bf16
-        (AVX512-BF16, AMX) a linear layer of mini's size runs 2.8x faster and its detail head
-        2.7x, but attention and element-wise ops gain nothing; mini's held-out Y-PSNR moves by
-        less than 0.002 dB (README, Performance)."""
-        self.bf16_matmuls = enabled
-
-    @contextlib.contextmanager
-    def model_precision(self) -> Iterator[None]:
-        """The autocast context the model runs in (off unless `enable_bf16_matmuls`)."""
-        if not self.bf16_matmuls:
-            yield
-            return
-        with torch.autocast(self.device.type, torch.bfloat16), warnings.catch_warnings():
-            # The q/k RMS norms keep fp32 weights for bf16 inputs; torch says it once, as a
-            # warning a user of the command line has no use for.
-            warnings.filterwarnings("ignore", "Mismatch dtype between input and weight")
-            yield
 
     @property
     def prompt_embeds(self) -> torch.Tensor | None:
@@ -157,16 +150,6 @@ class PatchVSRPipeline(DiffusionPipeline):
     @property
     def codec(self) -> LatentCodec:
         return LatentCodec(self.vae)
-
-    @property
-    def model(self) -> PatchVSRTransformer:
-        if (
-            self._model is None
-            or self._model.base is not self.transformer
-            or self._model.adapter is not self.adapter
-        ):
-            self._model = PatchVSRTransformer(self.transformer, self.adapter)
-        return self._model
 
     @property
     def align(self) -> int:
@@ -204,183 +187,75 @@ class PatchVSRPipeline(DiffusionPipeline):
             return own
         steps = self.config.default_steps if steps is None else steps
         strength = self.config.default_strength if strength is None else strength
-        return default_scheme(max(1, round(steps * strength)))
+        return default_scheme(max(1, scheduling.steps_run(steps, strength)))
 
     def windows_for(self, num_frames: int) -> list[tuple[int, int]]:
         """The temporal windows [start, stop) a clip of `num_frames` is denoised in."""
         return plan_windows(num_frames, self.config.window, self.config.window_overlap)
 
-    # -- the model on a batch of patches -----------------------------------------------------
-
-    # These three methods build exactly what the model sees; training calls them too, so a
-    # trained model meets at inference the inputs it was trained on.
-
-    def encode_inputs(
-        self,
-        lr: torch.Tensor,  # (B, 3, F, h, w) low-resolution clips in [-1, 1]
-        out_hw: tuple[int, int],
-        canvas_hw: tuple[int, int],
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Upscale (bicubic) to `out_hw`, pad to the canvas and the codec's frame rule, encode.
-
-        Returns the upscaled clip (B, 3, F, H, W), its latent (B, C, f, Hl, Wl) and the latent
-        of the global view (None without an adapter)."""
-        codec = self.codec
-        dtype = self.transformer.dtype
-        frames = codec.padded_frames(lr.shape[2])
-        up = upscale_bicubic(lr, *out_hw)
-        codec.maybe_tile(*canvas_hw)
-        z_lr = codec.encode(pad_video(up, *canvas_hw, frames)).to(dtype)
-        glob = None
-        if self.adapter is not None:
-            whole = pad_video(lr, *lr.shape[3:], frames)
-            glob = codec.encode(global_view(whole, self.config.base_size, self.align)).to(dtype)
-        return up, z_lr, glob
-
-    def augment_condition(self, z_lr: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """The noise-augmented condition latent (the paper's t of about 200-300)."""
-        if self.adapter is None:
-            return z_lr
-        s_aug = self.adapter.config.cond_noise_timestep / 1000.0
-        return (1.0 - s_aug) * z_lr + s_aug * noise
-
-    def residual_base(self, z_lr: torch.Tensor) -> torch.Tensor:
-        """What a residual model's prediction is added to: `z_lr`, sharpened by the adapter's
-        detail head when it has one (`PatchVSRAdapter.base_latent`)."""
-        return z_lr if self.adapter is None else self.adapter.base_latent(z_lr)
-
-    def predict_patches(
-        self,
-        latents: torch.Tensor,  # (B, C, f, h, w) noisy latents of B patches of one size
-        cond: torch.Tensor,  # (B, C, f, h, w) their noise-augmented condition latents
-        timestep: torch.Tensor,  # (B,)
-        boxes: torch.Tensor,  # (B, 4) normalised boxes, on the CPU
-        context,  # GlobalKeysValues of the patches' clip(s), or None
-        scale: float | torch.Tensor,  # scale factor, one or (B,)
-    ) -> torch.Tensor:
-        """The model's velocity prediction (B, C, f, h, w) for a batch of patches."""
-        n = latents.shape[0]
-        text = self.prompt_embeds.to(latents.device, latents.dtype).expand(n, -1, -1)
-        has_adapter = self.adapter is not None
-        location = location_encoding(boxes, scale).to(latents.device) if has_adapter else None
-        return self.model(
-            latents,
-            timestep,
-            text,
-            cond_latents=cond if has_adapter else None,
-            location=location,
-            global_context=context,
-            boxes=boxes,
-        )
-
-    # -- one window -------------------------------------------------------------------------
-
-    def step_layouts(self, plan: PatchPlan, weight_mode: str = "paper") -> StepLayouts:
-        """Each step's plan in latent units and its weights on the latent canvas (a shifted
-        grid: one per step), built once for all windows of a call."""
-        factor = self.codec.spatial
-        return StepLayouts(plan, factor, weight_mode, self.device, self.transformer.dtype)
-
-    def prepare_window(
-        self,
-        lr: torch.Tensor,
-        out_hw: tuple[int, int],
-        layouts: StepLayouts,
-        run: DenoiseSettings,
-    ) -> Window:
-        """Encode a window's frames (1, 3, F, h, w) and set up its schedule."""
-        dtype = self.transformer.dtype
-        plan = layouts.plan
-        # 3. Upscale (bicubic), pad to the token lattice and the codec's frame rule, encode
-        up, z_lr, glob = self.encode_inputs(lr, out_hw, (plan.height, plan.width))
-
-        # 5. Prepare latents: noise, the noise-augmented condition, the start point
-        def randn(salt: int) -> torch.Tensor:
-            if self.config.get("clip_noise", False):
-                noise = clip_noise(z_lr.shape, run.generator, salt)
-            else:
-                noise = torch.randn(z_lr.shape, generator=run.generator, device="cpu")
-            return noise.to(z_lr.device, dtype)
-
-        noise = randn(0)
-        cond = self.augment_condition(z_lr, randn(1)) if self.adapter is not None else z_lr
-        residual = self.adapter is not None and self.adapter.config.predict_residual
-        base = z_lr
-        if residual:
-            # The head's convolutions run in the model's precision too: bf16 moves the held-out
-            # Y-PSNR by under 0.01 dB (README, Performance); the sum stays in the canvas dtype.
-            with self.model_precision():
-                base = self.residual_base(z_lr)
-        # N evenly spaced noise levels from 1 down to 1/N, then 0 (as the Wan and Flux pipelines
-        # do): the scheduler's default ends at 1/1000, wasting the last step on no noise.
-        steps = run.num_inference_steps
-        self.scheduler.set_timesteps(
-            sigmas=np.linspace(1.0, 1.0 / steps, steps), device=z_lr.device
-        )
-        first = steps - max(1, round(steps * run.strength))
-        self.scheduler.set_begin_index(first)
-        start = torch.zeros_like(z_lr) if residual else z_lr
-        sigma = self.scheduler.sigmas[first].to(dtype)
-        return Window(
-            num_frames=lr.shape[2],
-            out_hw=out_hw,
-            scale=location_scale(lr.shape[3:], out_hw),
-            plan=plan,
-            layouts=layouts,
-            upscaled=up,
-            base=base,
-            cond=cond,
-            glob=glob,
-            latents=(1.0 - sigma) * start + sigma * noise,
-            timesteps=self.scheduler.timesteps[first:],
-            residual=residual,
-            batch_size=run.batch_size,
-        )
-
-    def step_patches(self, plan_latent: PatchPlan) -> list[int]:
-        """The patches of one step's plan (latent cells) that this process evaluates: all of
-        them, or inside a process group its share (`patchvsr.parallel`, balanced by tokens)."""
-        token_hw = tuple(self.transformer.config.patch_size[1:])
-        return parallel.patch_indices(plan_latent, token_hw)
-
-    def denoise_step(self, window: Window, t: torch.Tensor, step: int) -> torch.Tensor:
-        """One denoising step on the whole canvas: the global branch once, every patch of
-        `step_patches` of step `step`'s layout (counted from the window's first step), fused
-        (`fusion.fuse_patches`), one scheduler step. Returns the new latents (and leaves
-        `window` as it was)."""
-        dtype = window.latents.dtype
-        t_batch = t.reshape(1).to(dtype)
-        plan_latent, weights = window.layout(step)
-        with self.model_precision():
-            context = None
-            if window.glob is not None:
-                text = self.prompt_embeds.to(window.latents.device, dtype)
-                context = self.model.encode_global(window.glob, t_batch, text)
-
-            def predict(x: torch.Tensor, c: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
-                t_patches = t_batch.expand(len(x))
-                return self.predict_patches(x, c, t_patches, boxes, context, window.scale)
-
-            pred = fusion.fuse_patches(
-                predict,
-                window.latents,
-                window.cond,
-                plan_latent,
-                weights,
-                self.step_patches(plan_latent),
-                window.batch_size,
-            )
-        pred = parallel.fuse(pred)  # the other processes' shares added in
-        return self.scheduler.step(pred, t, window.latents, return_dict=False)[0]
-
-    def decode_window(self, window: Window, colour_correction: str = "wavelet") -> torch.Tensor:
-        """Decode, crop the padding, correct colours against the upscaled input."""
-        out_h, out_w = window.out_hw
-        video = self.codec.decode(window.result().to(self.vae.dtype)).float()
-        video = video[:, :, : window.num_frames, :out_h, :out_w]
-        return colour_fix(video, window.upscaled.float(), colour_correction).clamp(-1, 1)
-
     # -- __call__ ---------------------------------------------------------------------------
+
+    def check_inputs(
+        self,
+        scale: float | None,
+        size: tuple[int, int] | None,
+        num_inference_steps: int,
+        strength: float,
+        guidance_scale: float,
+        negative_prompt: str | None,
+        negative_prompt_embeds: torch.Tensor | None,
+        output_type: str,
+    ) -> None:
+        """One short error for each setting `__call__` cannot run."""
+        if self.prompt_embeds is None:
+            raise PatchVSRError("the pipeline has no prompt embedding (set `prompt_embeds`)")
+        if num_inference_steps < 1:
+            raise PatchVSRError(f"steps must be at least 1, got {num_inference_steps}")
+        if not 0.0 < strength <= 1.0:
+            raise PatchVSRError(f"strength must be in (0, 1], got {strength}")
+        if scheduling.steps_run(num_inference_steps, strength) < 1:
+            raise PatchVSRError(
+                f"strength {strength:g} of {num_inference_steps} steps runs none "
+                f"(int(steps x strength) must be at least 1)"
+            )
+        if not guidance_scale >= 1.0:
+            raise PatchVSRError(f"guidance_scale must be 1 (off) or more, got {guidance_scale}")
+        if negative_prompt is not None and negative_prompt_embeds is not None:
+            raise PatchVSRError("give negative_prompt or negative_prompt_embeds, not both")
+        if negative_prompt is not None and self.text_encoder_path is None:
+            raise PatchVSRError(
+                "negative_prompt needs the model's text encoder (a Wan folder); "
+                "give negative_prompt_embeds instead"
+            )
+        if output_type not in ("np", "pt", "latent"):
+            raise PatchVSRError(f"output_type must be np, pt or latent, got {output_type!r}")
+        if (scale is None) == (size is None):
+            raise PatchVSRError("give exactly one of scale and size")
+
+    def encode_prompt(
+        self,
+        guidance_scale: float,
+        negative_prompt: str | None = None,
+        negative_prompt_embeds: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The fixed prompt's embedding, and the negative one when guidance is on: the given
+        embedding, else `negative_prompt` (default "", as in diffusers' Wan pipelines) through
+        the text encoder, else zeros (no tokens) when the model has none."""
+        if guidance_scale <= 1.0:
+            return self.prompt_embeds, None
+        if negative_prompt_embeds is None:
+            if self.text_encoder_path is not None:
+                negative_prompt_embeds = self.encode_text(negative_prompt or "")
+            else:
+                negative_prompt_embeds = torch.zeros_like(self.prompt_embeds)
+        return self.prompt_embeds, negative_prompt_embeds
+
+    def encode_text(self, text: str) -> torch.Tensor:
+        """A prompt's embedding (1, L, text_dim) by the text encoder of the Wan folder this
+        pipeline was loaded from (cached like the fixed prompt's)."""
+        if self.text_encoder_path is None:
+            raise PatchVSRError("this model has no text encoder to embed a prompt with")
+        return loading.prompt_embedding(self.text_encoder_path, self._execution_device, text=text)
 
     @torch.no_grad()
     def __call__(
@@ -390,6 +265,9 @@ class PatchVSRPipeline(DiffusionPipeline):
         size: tuple[int, int] | None = None,
         num_inference_steps: int | None = None,
         strength: float | None = None,
+        guidance_scale: float = GUIDANCE_SCALE,
+        negative_prompt: str | None = None,
+        negative_prompt_embeds: torch.Tensor | None = None,
         patch_size: int | None = None,
         scheme: str | None = None,
         weight_mode: str = "paper",
@@ -403,60 +281,93 @@ class PatchVSRPipeline(DiffusionPipeline):
         """Upscale `video` ((F, H, W, 3) uint8, or (1, 3, F, H, W) in [-1, 1]) by `scale` or
         to `size` (H, W).
 
-        `num_inference_steps` and `strength` default to the model's own (its config).
-        `strength` 1.0 starts from pure noise (the full schedule); lower values start from the
-        noised low-resolution latent and run only the last `strength` of the steps.
-        `full_frame` runs the model once on the whole canvas instead of patch by patch (the
-        baseline the paper improves on; same model, for comparisons). `scheme` and
-        `patch_size` None take the model's own (`scheme_for`, `geometry.default_patch`)."""
-        # 1. Check inputs
+        `num_inference_steps` and `strength` (default: the model's config) as in diffusers'
+        `WanVideoToVideoPipeline`: the held scheduler's `num_inference_steps` timesteps, of
+        which the last `int(num_inference_steps * strength)` run, from the upscaled clip's
+        latent noised at the first of them (`patchvsr.pipeline.scheduling`). `guidance_scale` > 1 runs
+        classifier-free guidance against `negative_prompt` (or `negative_prompt_embeds`), at
+        twice the model work; the default 1 is off (see the module docstring). `full_frame`
+        runs the model once on the whole canvas instead of patch by patch (the baseline the
+        paper improves on). `scheme` and `patch_size` None take the model's own (`scheme_for`,
+        `geometry.default_patch`)."""
         steps = self.config.default_steps if num_inference_steps is None else num_inference_steps
         strength = self.config.default_strength if strength is None else strength
-        if self.prompt_embeds is None:
-            raise PatchVSRError("the pipeline has no prompt embedding (set `prompt_embeds`)")
-        if not 0.0 < strength <= 1.0:
-            raise PatchVSRError(f"strength must be in (0, 1], got {strength}")
-        if steps < 1:
-            raise PatchVSRError(f"steps must be at least 1, got {steps}")
-        if output_type not in ("np", "pt", "latent"):
-            raise PatchVSRError(f"output_type must be np, pt or latent, got {output_type!r}")
-        if (scale is None) == (size is None):
-            raise PatchVSRError("give exactly one of scale and size")
-        lr = as_video(video).to(self.device)
+
+        # 1. Check inputs
+        self.check_inputs(
+            scale,
+            size,
+            steps,
+            strength,
+            guidance_scale,
+            negative_prompt,
+            negative_prompt_embeds,
+            output_type,
+        )
+        device = self._execution_device
+
+        # 2. Define call parameters: output size, patch plan, temporal windows, batch size
+        lr = as_video(video).to(device)
         num_frames = lr.shape[2]
         out_hw = output_size(tuple(lr.shape[3:]), scale, size)
         scheme = self.scheme_for(scheme, steps, strength)
         plan = self.plan_for(out_hw, patch_size, scheme, full_frame=full_frame)
         check_fits(self, plan, min(num_frames, self.config.window), batch_size or 1)
-        run = DenoiseSettings(
-            steps,
-            strength,
-            weight_mode,
-            colour_correction,
-            batch_size or self.auto_batch_size(plan),
-            generator,
-        )
-
-        # 2. Temporal windows: each is denoised on its own and cross-faded into the result
-        spans = self.windows_for(num_frames)
+        batch_size = batch_size or self.auto_batch_size(plan)
+        spans = self.windows_for(num_frames)  # each denoised on its own, then cross-faded
         if output_type == "latent" and len(spans) > 1:
             raise PatchVSRError(
                 f"latent output needs a clip of at most {self.config.window} frames"
             )
         blend = window_weights(spans, num_frames)
-        result = None
         layouts = self.step_layouts(plan, weight_mode)
+
+        # 3. Encode input prompt: the fixed prompt's embedding, a negative one for guidance
+        prompt_embeds, negative_embeds = self.encode_prompt(
+            guidance_scale, negative_prompt, negative_prompt_embeds
+        )
+
+        result = None
         for k, (start, stop) in enumerate(spans):
-            window = self.prepare_window(lr[:, :, start:stop], out_hw, layouts, run)
+            # 4. Prepare timesteps, for each window: `set_timesteps` also restarts a multistep
+            # scheduler, which keeps the previous window's history
+            timesteps = scheduling.get_timesteps(self.scheduler, steps, strength, device)
+
+            # 5. Prepare latents: upscale (bicubic), pad, encode; noise at the first timestep
+            up, z_lr, glob = self.encode_inputs(
+                lr[:, :, start:stop], out_hw, (plan.height, plan.width)
+            )
+            latents, cond, base = self.prepare_latents(z_lr, timesteps[:1], generator)
+            window = Window(
+                num_frames=stop - start,
+                out_hw=out_hw,
+                scale=location_scale(lr.shape[3:], out_hw),
+                plan=plan,
+                layouts=layouts,
+                upscaled=up,
+                base=base,
+                cond=cond,
+                glob=glob,
+                latents=latents,
+                timesteps=timesteps,
+                residual=self.residual,
+                batch_size=batch_size,
+                text=prompt_embeds,
+                negative_text=negative_embeds,
+                guidance_scale=guidance_scale,
+            )
+
             # 6. Denoising loop: every patch at every step, fused on one canvas
-            total = len(window.timesteps)
-            for i, t in enumerate(window.timesteps):
+            total = len(timesteps)
+            for i, t in enumerate(timesteps):
                 window.latents = self.denoise_step(window, t, i)
                 if progress is not None:
                     what = f"step {i + 1}/{total}, {len(plan.patches)} patches"
                     progress(k * total + i + 1, len(spans) * total, what)
             if output_type == "latent":
+                self.maybe_free_model_hooks()
                 return PatchVSROutput(frames=window.result(), plan=plan)
+
             # 7. Decode, crop the padding, correct colours; cross-fade into the result
             done = self.decode_window(window, colour_correction)
             if result is None:
@@ -464,12 +375,17 @@ class PatchVSRPipeline(DiffusionPipeline):
             weight = torch.as_tensor(blend[k], dtype=done.dtype, device=done.device)
             result[:, :, start:stop] += done * weight.view(1, 1, -1, 1, 1)
 
+        # 8. Post-process: steady detail where the picture stands still, the output format
         if self.config.get("steady_detail", False):
             result = steady_detail(result, upscale_bicubic(lr, *out_hw).to(result.dtype), lr)
         frames = video_to_frames(result) if output_type == "np" else result
+
+        # 9. Offload all models
+        self.maybe_free_model_hooks()
         return PatchVSROutput(frames=frames, plan=plan)
 
     def auto_batch_size(self, plan: PatchPlan) -> int:
         """Patches per forward pass: as many as a quarter of the free memory holds, at most 8."""
         per_patch = patch_activation_bytes(self, plan, self.config.window)
-        return int(max(1, min(8, available_bytes(self.device) // 4 // max(per_patch, 1))))
+        free = available_bytes(self._execution_device)
+        return int(max(1, min(8, free // 4 // max(per_patch, 1))))

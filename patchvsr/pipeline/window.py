@@ -1,9 +1,8 @@
 """One temporal window on its way through the denoiser, as plain data.
 
-`PatchVSRPipeline.prepare_window` fills a `Window` (the clip's frames encoded on the latent
-canvas, the plan in latent cells and its weights, the schedule), `denoise_step` advances its
-`latents` by one step, `decode_window` turns it back into pixels. `DenoiseSettings` holds what
-stays the same for every window of a call.
+`PatchVSRPipeline.__call__` fills a `Window` (the clip's frames encoded on the latent canvas,
+the plan in latent cells and its weights, the timesteps, the prompt embeddings),
+`denoise_step` advances its `latents` by one step, `decode_window` turns it back into pixels.
 """
 
 from __future__ import annotations
@@ -14,16 +13,6 @@ import torch
 
 from patchvsr.method.grid import PatchPlan
 from patchvsr.method.step_layout import StepLayouts
-
-
-@dataclass(frozen=True)
-class DenoiseSettings:
-    num_inference_steps: int
-    strength: float  # share of the schedule run, from the noise level it starts at
-    weight_mode: str = "paper"
-    colour_correction: str = "wavelet"
-    batch_size: int = 1  # patches per model call
-    generator: torch.Generator | None = None
 
 
 @dataclass
@@ -42,7 +31,10 @@ class Window:
     latents: torch.Tensor  # (1, C, f, Hl, Wl) the canvas being denoised
     timesteps: torch.Tensor  # the steps still to run
     residual: bool  # the model predicts the residual over `base`
-    batch_size: int
+    batch_size: int  # patches per model call
+    text: torch.Tensor | None = None  # (1, L, text_dim) prompt embedding; None: the fixed one
+    negative_text: torch.Tensor | None = None  # (1, L, text_dim), for guidance
+    guidance_scale: float = 1.0  # > 1: classifier-free guidance against `negative_text`
 
     def result(self) -> torch.Tensor:
         """The canvas as the model's output latent: with the base added for a residual model."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from patchvsr.method.training_free import is_training_free, sigma_for_strength
+from patchvsr.method.training_free import is_training_free
 
 SHORT = "training-free: no adapter weights"
 WHAT_RUNS = (
@@ -18,11 +18,10 @@ WHAT_RUNS = (
 
 def describe(pipe, steps: int, strength: float) -> str:
     """One line for a pipeline in training-free mode: what runs, and from which noise."""
-    shift = float(pipe.scheduler.config.get("shift", 1.0))
-    run = max(1, round(steps * strength))
-    # The pipeline runs the last `run` of `steps` evenly spaced levels: the first is run / steps
-    # before the shift.
-    sigma = sigma_for_strength(run / steps, shift)
+    from patchvsr.pipeline.scheduling import start_sigma, steps_run  # loads diffusers: models only
+
+    run = steps_run(steps, strength)
+    sigma = start_sigma(pipe.scheduler, steps, strength)
     return (
         f"training-free mode: {WHAT_RUNS}; {run} of {steps} steps from noise level "
         f"sigma {sigma:.2f} (strength {strength:g})"

@@ -10,6 +10,10 @@ timestep sampler and t = 1000 s. With `predict_residual`, x0 is the residual ove
 input (z_HR - z_LR, or z_HR minus the detail head's sharpened z_LR), as the pipeline expects.
 A model whose adapter says `prediction_type = "sample"` predicts x0 (returned as a velocity)
 and is trained on the x0 error.
+
+Guidance follows the pipeline's rule (`patchvsr.pipeline`, guidance_scale 1): every sample is
+trained with the one fixed prompt, never dropped, so the model has no unconditional prediction
+to guide against, and inference runs it once per patch and step.
 """
 
 from __future__ import annotations
@@ -102,7 +106,8 @@ def flow_loss(pipe: PatchVSRPipeline, batch: Batch, o: OptimConfig) -> torch.Ten
     # The noisy input holds no gradient to the detail head: the head learns what the base
     # should be, not how to make the transformer's input easier.
     noisy = (1.0 - s) * x0.detach() + s * noise
-    timestep = sigma * 1000.0
+    # fp32, as inference passes it (and diffusers): bf16 would round 236.84 to 237
+    timestep = sigma.float() * 1000.0
     cond = pipe.augment_condition(z_lr_patch, cond_noise)
 
     boxes = normalized_boxes(batch.boxes, height, width)

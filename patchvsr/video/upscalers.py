@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from patchvsr.errors import PatchVSRError
 from patchvsr.io.resize import bicubic_resize, check_frames, lanczos_resize
 
 Progress = Callable[[int, int, str], None]
@@ -84,7 +85,8 @@ class LanczosUpscaler(_Baseline):
 
 class PatchVSRUpscaler(Upscaler):
     """A loaded pipeline behind the `Upscaler` interface. None for `steps`, `strength`,
-    `patch_size` and `scheme` means the model's own."""
+    `patch_size` and `scheme` means the model's own; `guidance_scale` and
+    `negative_prompt_embeds` go to the pipeline as they are."""
 
     def __init__(
         self,
@@ -96,8 +98,12 @@ class PatchVSRUpscaler(Upscaler):
         colour: bool = True,
         batch_size: int | None = None,
         scheme: str | None = None,
+        guidance_scale: float = 1.0,
+        negative_prompt_embeds=None,
     ) -> None:
         self.pipe, self.name = pipe, name
+        self.guidance_scale = guidance_scale
+        self.negative_prompt_embeds = negative_prompt_embeds
         self.steps, self.strength, self.patch_size = steps, strength, patch_size
         self.scheme = scheme
         self.colour = "wavelet" if colour else "none"
@@ -115,6 +121,8 @@ class PatchVSRUpscaler(Upscaler):
             size=out_hw,
             num_inference_steps=self.steps,
             strength=self.strength,
+            guidance_scale=self.guidance_scale,
+            negative_prompt_embeds=self.negative_prompt_embeds,
             patch_size=self.patch_size,
             scheme=self.scheme,
             generator=torch.Generator().manual_seed(seed),
@@ -135,19 +143,36 @@ def get_upscaler(
     batch_size: int | None = None,
     adapter: str | None = None,
     scheme: str | None = None,
+    scheduler: str | None = None,
+    guidance_scale: float | None = None,
+    negative_prompt: str | None = None,
+    vae_dtype: str | None = None,
 ) -> Upscaler:
     """The upscaler called `name`: a baseline, or a model loaded by `patchvsr.runtime`.
 
-    The options go to the model; baselines ignore them."""
+    The options go to the model; baselines ignore them. `scheduler` (unipc, euler, dpm++)
+    replaces the model's own, with its flow shift (`patchvsr.pipeline.scheduling.scheduler_named`);
+    `negative_prompt` is embedded once, here, by the model's text encoder."""
     key = name.strip().lower()
     if key in BASELINES:
         return (BicubicUpscaler if key == "bicubic" else LanczosUpscaler)()
+    from patchvsr.pipeline.scheduling import scheduler_named
     from patchvsr.runtime import load_pipeline
 
-    pipe = load_pipeline(name, device=device, adapter=adapter)
+    pipe = load_pipeline(name, device=device, adapter=adapter, vae_dtype=vae_dtype)
     if patch_size is not None:
         pipe.plan_for((patch_size, patch_size), patch_size)  # the model's alignment rule
-    return PatchVSRUpscaler(pipe, name, steps, strength, patch_size, colour, batch_size, scheme)
+    if scheduler is not None:
+        pipe.scheduler = scheduler_named(scheduler, pipe.scheduler)
+    guidance = 1.0 if guidance_scale is None else guidance_scale
+    negative = None
+    if negative_prompt is not None:
+        if guidance <= 1.0:
+            raise PatchVSRError("a negative prompt needs guidance: set a guidance scale above 1")
+        negative = pipe.encode_text(negative_prompt)
+    return PatchVSRUpscaler(
+        pipe, name, steps, strength, patch_size, colour, batch_size, scheme, guidance, negative
+    )
 
 
 __all__ = [

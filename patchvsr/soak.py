@@ -132,17 +132,24 @@ class Server:
                 **env,
             },
         )
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 300
         while True:
             if self.process.poll() is not None:
                 raise RuntimeError(f"app.py exited: {self.tail()}")
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    return
+            if self._answers():
+                return
             if time.monotonic() > deadline:
                 self.close()
-                raise RuntimeError("app.py did not listen within 180 s")
+                raise RuntimeError("app.py did not answer within 300 s")
             time.sleep(0.3)
+
+    def _answers(self) -> bool:
+        """Whether the app serves its page's configuration: a port that takes connections is
+        not enough, on busy cores the app may still be starting behind it (and close them)."""
+        try:
+            return httpx.get(self.url + "config", timeout=30).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     def tail(self) -> str:
         self.log.flush()

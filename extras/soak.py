@@ -66,14 +66,22 @@ class SoakReport:
     def jobs(self) -> int:
         return self.done + self.refused + self.cancelled + len(self.wrong)
 
+    def growth(self) -> float:
+        """How much the server's resident memory grew from the first checkpoint to the last,
+        as a fraction of the first: the first jobs load the model and fill the caches, so
+        the first checkpoint is the level a server that does not leak keeps."""
+        first, last = self.checkpoints[0], self.checkpoints[-1]
+        return last.rss_mb / first.rss_mb - 1
+
     def summary(self) -> str:
         first, last = self.checkpoints[0], self.checkpoints[-1]
         return (
             f"{self.jobs} jobs in {self.seconds:.0f} s: {self.done} done, {self.refused} "
             f"refused, {self.cancelled} cancelled, {len(self.wrong)} wrong; memory "
             f"{first.rss_mb:.0f} MB after {first.jobs} jobs, {last.rss_mb:.0f} MB after "
-            f"{last.jobs} (peak of the checkpoints {max(c.rss_mb for c in self.checkpoints):.0f}"
-            f" MB); open files {first.fds} -> {last.fds}; threads {first.threads} -> "
+            f"{last.jobs} ({self.growth():+.1%}; peak of the checkpoints "
+            f"{max(c.rss_mb for c in self.checkpoints):.0f} MB); open files {first.fds} -> "
+            f"{last.fds}; threads {first.threads} -> "
             f"{last.threads}; job folders at the end {last.folders}, expired ones seen "
             f"{sum(c.expired for c in self.checkpoints)}; leftovers {len(self.leftovers)}"
         )
@@ -124,17 +132,24 @@ class Server:
                 **env,
             },
         )
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 300
         while True:
             if self.process.poll() is not None:
                 raise RuntimeError(f"app.py exited: {self.tail()}")
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    return
+            if self._answers():
+                return
             if time.monotonic() > deadline:
                 self.close()
-                raise RuntimeError("app.py did not listen within 180 s")
+                raise RuntimeError("app.py did not answer within 300 s")
             time.sleep(0.3)
+
+    def _answers(self) -> bool:
+        """Whether the app serves its page's configuration: a port that takes connections is
+        not enough, on busy cores the app may still be starting behind it (and close them)."""
+        try:
+            return httpx.get(self.url + "config", timeout=30).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     def tail(self) -> str:
         self.log.flush()
@@ -232,7 +247,11 @@ def _cancel(client: Client, path: Path, wait: float, outputs: Path) -> bool:
     return not finished
 
 
-def soak(root: Path, jobs: int, every: int = 50, max_age: float = 20.0, log=print) -> SoakReport:
+def _log(line: str) -> None:
+    print(line, flush=True)  # a long soak's checkpoints show as they come, also in a file
+
+
+def soak(root: Path, jobs: int, every: int = 50, max_age: float = 20.0, log=_log) -> SoakReport:
     """Run the soak under `root` (see the module docstring) and return its figures."""
     files = inputs(root / "inputs")
     server = Server(
@@ -247,7 +266,9 @@ def soak(root: Path, jobs: int, every: int = 50, max_age: float = 20.0, log=prin
     report, started = SoakReport(), time.monotonic()
     last_run = time.time()
     try:
-        client = Client(server.url, verbose=False)
+        # A server that has just started on busy cores may take more than httpx's 5 s to
+        # answer its first request.
+        client = Client(server.url, verbose=False, httpx_kwargs={"timeout": 120})
         for number in range(jobs):
             kind = ROUND[number % len(ROUND)]
             path = files[kind][number % len(files[kind])] if kind != "cancel" else None

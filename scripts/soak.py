@@ -4,8 +4,10 @@ files, threads and job folders checked every 50 jobs.
 
     python scripts/soak.py --jobs 300 --max-age 60
 
-The figures at the end are the ones the README quotes; the exit status is 1 if a job broke a
-promise or anything was left behind.
+The figures at the end are the ones the README quotes: among them the server's memory after
+the first checkpoint (job 50) and after the last (job 300). The exit status is 1 if a job
+broke a promise, anything was left behind, or the memory grew by more than --max-growth
+between those two checkpoints. `--jobs 20 --every 10` is a quick run.
 """
 
 from __future__ import annotations
@@ -26,13 +28,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=300)
     parser.add_argument("--every", type=int, default=50, help="jobs between two checkpoints")
     parser.add_argument("--max-age", type=float, default=60.0, help="PATCHVSR_OUTPUT_MAX_AGE")
+    parser.add_argument(
+        "--max-growth",
+        type=float,
+        default=0.05,
+        help="largest growth of resident memory from the first checkpoint to the last (0.05: 5%%)",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="patchvsr-soak-") as root:
         report = soak(Path(root), args.jobs, every=args.every, max_age=args.max_age)
     print(report.summary())
-    for problem in report.wrong + report.leftovers:
+    problems = report.wrong + report.leftovers
+    if report.growth() > args.max_growth:
+        problems.append(f"memory grew {report.growth():.1%}, over {args.max_growth:.0%}")
+    for problem in problems:
         print("PROBLEM", problem)
-    return 1 if report.wrong or report.leftovers else 0
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

@@ -1,15 +1,17 @@
 """The reading path under fuzzed input: every file ends in valid frames or a one-line refusal.
 
 Each seed (a valid MP4, MOV, MKV, WebM, MPEG-TS with H.264 or HEVC, MPEG-PS with H.264, MP4 or
-MKV with an avcC / hvcC header, raw H.264/HEVC, GIF, PNG, JPEG or PNG-in-MOV file built here) is mutated `CASES_PER_SEED` times, reproducibly, and read
+MKV with an avcC / hvcC header, MP4, MKV or MPEG-PS with parameter sets repeated in-band, raw
+H.264/HEVC, GIF, PNG, JPEG or PNG-in-MOV file built here) is mutated `CASES_PER_SEED` times,
+reproducibly, and read
 by a worker process exactly as the command line and the app read an input before upscaling:
 probe, validate, decode the first window. A case fails on any other exception, a crash, a case
 over the time limit, or a memory peak over the budget (see `extras/fuzz/runner.py`). The
 files the long runs of `scripts/fuzz.py --long` found are replayed from tests/fuzz_regressions/.
 
 Also here: the MPEG-TS, program-stream, raw-stream and MP4 / Matroska header bombs (a
-sequence header declaring 16000x16000), which must be refused before FFmpeg allocates anything
-for them.
+sequence header declaring 16000x16000, at the start or later in the stream), which must be
+refused before FFmpeg allocates anything for them.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ from extras.fuzz.seeds import HEIGHT, WIDTH, build_seeds
 from extras.fuzz.sps import with_frame_size
 from patchvsr.bench.rss import peak_bytes, reset_peak, rss_bytes, trim_heap
 from patchvsr.errors import PatchVSRError
-from patchvsr.io.container_guard import header_sizes
+from patchvsr.io.container_guard import guarded_frames, header_sizes
 from patchvsr.io.probe import probe
+from patchvsr.io.reader import VideoReader
 from patchvsr.io.stream_guard import declared_streams
 
 CASES_PER_SEED = 25
@@ -176,6 +179,69 @@ def test_a_header_bomb_in_any_container_is_refused_before_decoding(name, tmp_pat
     if SEEDS[name].codec == "h264":  # what the guard spares (HEVC's decoder refuses in time)
         options = {"max_pixels": str(64 << 20)}
         assert peak_growth(lambda: av.open(str(path), options=options).close()) > 50e6
+
+
+# Seeds that repeat their parameter sets in-band (a keyframe every other frame): a later SPS
+# can declare another size. Two kinds of file put one of 16000x16000 where neither the header
+# guard's first 16 packets nor FFmpeg's pixel limit stopped it in time:
+# - after frames whose references are missing (cut from a longer stream): opening the file
+#   decoded past those packets to the bomb (84 MB for the decoder's tables, before its limit
+#   refused the frame), or describing it decoded its first frame with no limit (1.7 GB);
+# - in the middle of a valid stream: reading it whole took 170 MB before the decoder refused.
+INBAND_SEEDS = ["inband-mp4", "inband-mkv", "inband-ps"]
+
+
+def later_bomb(name: str, where: str, folder: Path) -> Path:
+    seed = SEEDS[name]
+    first, orphan, second, *rest = seed.packets  # keyframes (with an SPS) at 0, 2 and 4
+    bomb = with_frame_size(second, seed.codec, BOMB, BOMB)
+    if where == "after-orphans":
+        packets = [orphan] * 20 + [bomb, *rest]
+    else:
+        packets = [first] + [orphan] * 20 + [bomb, *rest]
+    path = folder / f"{where}{seed.suffix}"
+    path.write_bytes(seed.remux(packets))
+    return path
+
+
+def read_whole(path: Path) -> int:
+    with VideoReader(path) as reader:
+        return sum(1 for _ in reader.frames())
+
+
+def ffmpeg_reads_whole(path: Path) -> None:
+    """FFmpeg alone, its pixel limit set for opening and for decoding."""
+    options = {"max_pixels": str(64 << 20)}
+    with av.open(str(path), options=options) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.options = options
+        for _ in container.decode(stream):
+            pass
+
+
+@pytest.mark.parametrize("where", ["after-orphans", "mid-stream"])
+@pytest.mark.parametrize("name", INBAND_SEEDS)
+def test_a_later_sequence_header_over_the_limit_is_refused_before_decoding(name, where, tmp_path):
+    path = later_bomb(name, where, tmp_path)
+    assert (BOMB, BOMB) in header_sizes(path)
+    with pytest.raises(PatchVSRError, match=r"declared frame size 16000x16000 exceeds the limit"):
+        read_whole(path)
+    assert peak_growth(lambda: read_whole(path)) < 10e6
+    assert peak_growth(lambda: ffmpeg_reads_whole(path)) > 50e6  # what the guards spare
+
+
+@pytest.mark.parametrize("name", INBAND_SEEDS)
+def test_packets_are_checked_as_they_are_decoded(name, tmp_path):
+    """Past what the header guard reads (its 5 MB), each packet's SPS is checked before the
+    decoder gets it: a file with the header guard's reading cut to nothing is still refused,
+    from the packet, before the decoder allocates."""
+    path = later_bomb(name, "mid-stream", tmp_path)
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = guarded_frames(container, stream, path, 64 << 20)
+        assert next(frames).width == WIDTH  # the frames before the bomb come out
+        with pytest.raises(PatchVSRError, match=r"declared frame size 16000x16000"):
+            list(frames)
 
 
 @pytest.mark.parametrize("name", HEADER_SEEDS)

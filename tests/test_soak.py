@@ -4,19 +4,23 @@ leaves anything behind.
 A short soak (`extras/soak.py`): `python app.py` in a process of its own, 30 jobs through
 `gradio_client` over loopback with the tiny model, mixing good clips and images, bad inputs
 (an error page, a truncated MP4, an MPEG-TS bomb) and jobs cancelled while they run, with a
-job-folder max age of 10 s. `scripts/soak.py` runs the long one for the README's figures.
+job-folder max age of 10 s. `scripts/soak.py` runs the long one for the README's figures (memory after
+job 50 and job 300). About 2.5 minutes on two cores: marked slow.
 """
 
 from __future__ import annotations
 
+import pytest
 from conftest import SUMMARY
 
 from extras.soak import soak
 
 JOBS = 30
 MAX_AGE = 10.0
+MAX_GROWTH = 0.05  # of resident memory, from the 10th job to the 30th
 
 
+@pytest.mark.slow
 def test_thirty_jobs_leave_the_server_as_they_found_it(tmp_path):
     report = soak(tmp_path, JOBS, every=10, max_age=MAX_AGE)
     SUMMARY.append(f"soak: {report.summary()}")
@@ -33,4 +37,6 @@ def test_thirty_jobs_leave_the_server_as_they_found_it(tmp_path):
     # The server's resources stay where the first jobs left them.
     assert last.fds <= first.fds + 3, (first.fds, last.fds)
     assert last.threads <= first.threads + 2, (first.threads, last.threads)
-    assert last.rss_mb - first.rss_mb < 100, (first.rss_mb, last.rss_mb)
+    # Memory: after the first round of ten (every kind of job has run, the model is loaded)
+    # it stays level; the long soak holds the same bound from job 50 to job 300.
+    assert report.growth() < MAX_GROWTH, (first.rss_mb, last.rss_mb)

@@ -12,7 +12,9 @@ seeds). One to three mutations are stacked:
 - size: a length or frame-size field set to 0, 1, a neighbour of its value, or a huge value
   (a PNG chunk's CRC is recomputed so the bomb is not caught by its checksum);
 - sps: (H.264/HEVC streams) the sequence header declares a huge or odd frame size, and the
-  packets are muxed again, so the container around the bomb is intact.
+  packets are muxed again, so the container around the bomb is intact. Where the seed
+  repeats its parameter sets in-band, a later one may be the bomb, after frames whose
+  references are missing.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from extras.fuzz.seeds import Seed
 from extras.fuzz.sps import with_frame_size
 from extras.fuzz.structure import Field, fix_crc, layout
+from patchvsr.io.container_guard import sps_units
 
 # Declared frame sizes for the sps mutation: over the pixel limit, absurd, odd, and one that
 # is allowed but large (decoding must still stay within the memory and time budgets).
@@ -124,8 +127,29 @@ MUTATIONS = {
 def _sps_bomb(seed: Seed, rng: random.Random) -> tuple[bytes, str]:
     width, height = rng.choice(SPS_SIZES)
     packets = list(seed.packets)
-    packets[0] = with_frame_size(packets[0], seed.codec, width, height)
-    return seed.remux(packets), f"sps declares {width}x{height}"
+    carriers = _sps_packets(seed)
+    if len(carriers) < 2:
+        packets[0] = with_frame_size(packets[0], seed.codec, width, height)
+        return seed.remux(packets), f"sps declares {width}x{height}"
+    # Parameter sets repeated in-band: the bomb may be a later one, and may come after
+    # frames cut from a longer stream (their reference frames are missing, so they decode to
+    # nothing), enough of them that opening the file decodes past its first 16 packets.
+    k = rng.choice(carriers)
+    packets[k] = with_frame_size(packets[k], seed.codec, width, height)
+    step = f"sps of packet {k} declares {width}x{height}"
+    if k and rng.random() < 0.5:
+        orphans = rng.randint(17, 40)
+        packets = [packets[k - 1]] * orphans + packets[k:]
+        step += f", after {orphans} frames whose references are missing"
+    return seed.remux(packets), step
+
+
+def _sps_packets(seed: Seed) -> list[int]:
+    """The packets of an Annex-B seed that carry an SPS (none for a seed whose first packet
+    is an avcC / hvcC record)."""
+    if seed.packets[0][:1] == b"\x01":
+        return []
+    return [i for i, data in enumerate(seed.packets) if any(sps_units(data, seed.codec))]
 
 
 def mutated(case: Case, seeds: dict[str, Seed]) -> tuple[bytes, list[str]]:

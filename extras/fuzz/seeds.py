@@ -187,6 +187,9 @@ def _build_seeds() -> list[Seed]:
     png = encode("png", "rgb24")
     mp4 = _encoded_file(".mp4", "mp4", "libx264", audio=True)
     mkv = _encoded_file(".mkv", "matroska", "libx265", False, quiet_x265)
+    # A keyframe every other frame, each with its parameter sets in-band (as broadcast and
+    # streamed video repeat them): sequence headers that come after the first packet.
+    inband = encode("libx264", options={"bf": "0", "x264-params": "keyint=2:repeat-headers=1"})
     return [
         Seed("mp4", ".mp4", mp4),
         Seed("mov", ".mov", _encoded_file(".mov", "mov", "mpeg4", audio=False)),
@@ -202,6 +205,9 @@ def _build_seeds() -> list[Seed]:
         _with_record("avcc-mkv", ".mkv", "matroska", mp4),
         _with_record("hvcc-mp4", ".mp4", "mp4", mkv),
         _with_record("hvcc-mkv", ".mkv", "matroska", mkv),
+        _video("inband-mp4", ".mp4", "mp4", "h264", inband),
+        _video("inband-mkv", ".mkv", "matroska", "h264", inband),
+        _video("inband-ps", ".mpg", "mpeg", "h264", inband),
         Seed("gif", ".gif", _image("GIF", frames=FRAMES)),
         Seed("png", ".png", _image("PNG")),
         Seed("jpeg", ".jpg", _image("JPEG")),

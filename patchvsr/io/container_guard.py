@@ -8,8 +8,12 @@ an MP4 or Matroska file whose avcC / hvcC header (the codec's extradata) carries
 limit said no. FFmpeg allocates while it opens the file: its stream analysis decodes the first
 frames. So the check opens the file once more with no decoder allowed (`codec_whitelist`):
 the demuxer and the stream parsers still run, which gives each stream's extradata, its
-parsed size and its first packets, and nothing is decoded. Each SPS found there (in avcC /
-hvcC records, in Annex-B extradata, in the first packets) is parsed for its size.
+parsed size and the packets the analysis may decode (up to its 5 MB), and nothing is decoded.
+Each SPS found there (in avcC / hvcC records, in Annex-B extradata, in those packets) is
+parsed for its size.
+
+Decoding itself goes through `guarded_frames`, which checks every packet's SPS units before
+the decoder gets the packet: a later sequence header over the limit is refused the same way.
 """
 
 from __future__ import annotations
@@ -19,12 +23,23 @@ from pathlib import Path
 
 import av
 
-from patchvsr.errors import PatchVSRError
-from patchvsr.io.stream_guard import SpsSize, annexb_nals, nal_sps_size
+from patchvsr.io.stream_guard import (
+    SCAN_BYTES,
+    SpsSize,
+    annexb_nals,
+    is_sps_header,
+    nal_sps_size,
+    refuse_size,
+)
 
 # FFmpeg opens no decoder whose name is not listed: "none" names none.
 _DEMUX_ONLY = {"codec_whitelist": "none"}
-FIRST_PACKETS = 16  # per stream: in-band parameter sets (avc3 / hev1, program streams) lead
+# The packets read per stream: those FFmpeg's stream analysis may decode when the file is
+# opened, up to its `probesize` (SCAN_BYTES) in all. A count of 16 was not enough: an MP4 or
+# Matroska file whose first frames cannot be decoded (cut from a longer stream) had the
+# analysis go on to a later in-band SPS of 16000x16000 (85 MB before the decoder's limit
+# refused it). The count bounds the time a file of many tiny packets takes.
+MAX_PACKETS = 4096
 _SPS_ARRAY = 33  # HEVC NAL unit type of an hvcC array that holds SPS units
 
 
@@ -79,24 +94,6 @@ def config_record_units(codec: str, extradata: bytes) -> tuple[list[bytes], int]
     return units, 4
 
 
-def length_prefixed_nals(data: bytes, length_size: int) -> Iterator[bytes]:
-    """The NAL units of an MP4-style packet: each one after a big-endian length field."""
-    at = 0
-    while at + length_size <= len(data):
-        length = int.from_bytes(data[at : at + length_size], "big")
-        at += length_size
-        if not length or at + length > len(data):
-            return
-        yield data[at : at + length]
-        at += length
-
-
-def _packet_nals(data: bytes, length_size: int) -> Iterator[bytes]:
-    if data[:3] == b"\x00\x00\x01" or data[:4] == b"\x00\x00\x00\x01":
-        return annexb_nals(data)
-    return length_prefixed_nals(data, length_size)
-
-
 def _stream_sizes(container, stream) -> Iterator[SpsSize]:
     codec = stream.codec_context.name
     extradata = bytes(stream.codec_context.extradata or b"")
@@ -108,21 +105,68 @@ def _stream_sizes(container, stream) -> Iterator[SpsSize]:
     for nal in units:
         if (size := nal_sps_size(nal, codec)) is not None:
             yield size
+    read = 0
     try:
         for count, packet in enumerate(container.demux(stream)):
-            if count >= FIRST_PACKETS:
+            read += packet.size
+            if count >= MAX_PACKETS or read > SCAN_BYTES:
                 break
-            for nal in _packet_nals(bytes(packet), length_size):
+            for nal in sps_units(bytes(packet), codec, length_size):
                 if (size := nal_sps_size(nal, codec)) is not None:
                     yield size
     except (av.FFmpegError, OSError):
         return  # damaged further on: what was read is checked, the real opening says the rest
 
 
+def sps_units(data: bytes, codec: str, length_size: int = 4) -> Iterator[bytes]:
+    """The SPS units of one packet (Annex-B, or MP4-style with `length_size`-byte lengths),
+    each NAL unit's header read in place: the other units, slices among them, are not
+    copied."""
+    if data[:3] == b"\x00\x00\x01" or data[:4] == b"\x00\x00\x00\x01":
+        start = data.find(b"\x00\x00\x01")
+        while start != -1:
+            begin = start + 3
+            start = data.find(b"\x00\x00\x01", begin)
+            if begin < len(data) and is_sps_header(data[begin], codec):
+                yield data[begin : len(data) if start == -1 else start].rstrip(b"\x00")
+        return
+    at = 0
+    while at + length_size < len(data):
+        length = int.from_bytes(data[at : at + length_size], "big")
+        at += length_size
+        if not length or at + length > len(data):
+            return
+        if is_sps_header(data[at], codec):
+            yield data[at : at + length]
+        at += length
+
+
+def guarded_frames(container, stream, path: str | Path, max_pixels: int) -> Iterator:
+    """`container.decode(stream)`, with each H.264 / HEVC packet checked before the decoder
+    gets it: an SPS over `max_pixels` anywhere in the stream is refused as the header guards
+    refuse one at its start. The decoder's own pixel limit (`max_pixels` in its options)
+    refuses such a frame too, but only after the decoder has sized its tables for it (170 MB
+    for 16000x16000 H.264), and the decoding that describes a file (its first frame, for the
+    rotation) had no limit at all: an MP4 or Matroska file whose first decodable frame comes
+    after the packets the header guard reads, with an in-band SPS of 16000x16000, took 1.7 GB
+    there."""
+    codec = stream.codec_context.name if stream.codec_context is not None else ""
+    length_size = 4
+    extradata = bytes(stream.codec_context.extradata or b"") if codec else b""
+    if extradata[:1] == b"\x01":
+        length_size = config_record_units(codec, extradata)[1]
+    for packet in container.demux(stream):
+        if codec in ("h264", "hevc") and packet.size:
+            for unit in sps_units(bytes(packet), codec, length_size):
+                if (size := nal_sps_size(unit, codec)) is not None:
+                    refuse_size(path, size.width, size.height, max_pixels)
+        yield from packet.decode()
+
+
 def header_sizes(path: str | Path) -> list[tuple[int, int]]:
     """(width, height) of every frame size the video streams of `path` declare before
     decoding: the size FFmpeg's parsers report, and each H.264 / HEVC SPS in the streams'
-    extradata and first packets. Empty when FFmpeg cannot open the file (the real opening
+    extradata and the packets opening may decode. Empty when FFmpeg cannot open the file (the real opening
     then says why)."""
     sizes: list[tuple[int, int]] = []
     try:
@@ -141,20 +185,17 @@ def header_sizes(path: str | Path) -> list[tuple[int, int]]:
 
 def refuse_huge_headers(path: str | Path, max_pixels: int) -> None:
     """Raise `PatchVSRError` when a video stream of `path` declares a frame over `max_pixels`
-    in its headers or first packets (see the module docstring)."""
+    in its headers or the packets opening may decode (see the module docstring)."""
     for width, height in header_sizes(path):
-        if width * height > max_pixels:
-            raise PatchVSRError(
-                f"cannot read {path}: declared frame size {width}x{height} exceeds the limit "
-                f"of {max_pixels} pixels"
-            )
+        refuse_size(path, width, height, max_pixels)
 
 
 __all__ = [
-    "FIRST_PACKETS",
+    "MAX_PACKETS",
     "config_record_units",
+    "guarded_frames",
     "header_sizes",
-    "length_prefixed_nals",
     "map_sps_units",
     "refuse_huge_headers",
+    "sps_units",
 ]

@@ -18,7 +18,7 @@ import av
 from PIL import Image
 
 from patchvsr.errors import PatchVSRError
-from patchvsr.io.container_guard import refuse_huge_headers
+from patchvsr.io.container_guard import guarded_frames, refuse_huge_headers
 from patchvsr.io.stream_guard import refuse_huge_streams
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -187,15 +187,23 @@ def open_input(path: Path, max_pixels: int = MAX_INPUT_PIXELS) -> av.container.I
         _guarded(str(path), stat.st_size, stat.st_mtime_ns, max_pixels)
     try:
         # The options reach the decoders that opening runs to read the stream parameters.
-        return av.open(str(path), mode="r", options=decoder_options(max_pixels))
+        container = av.open(str(path), mode="r", options=decoder_options(max_pixels))
     except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as err:
         raise cannot_read(path, f"not a video file PyAV can open ({one_line(err)})") from None
+    # ... and these the decoders we open ourselves (PyAV's stream contexts do not inherit
+    # them), for every frame, a size change mid-stream included.
+    for stream in container.streams.video:
+        if stream.codec_context is not None:
+            stream.codec_context.options = decoder_options(max_pixels)
+    return container
 
 
-def _rotation_of(stream: av.video.stream.VideoStream, container) -> int:
+def _rotation_of(
+    stream: av.video.stream.VideoStream, container, path: Path, max_pixels: int
+) -> int:
     """Display rotation (degrees counter-clockwise, multiple of 90) from the first frame."""
     try:
-        for frame in container.decode(stream):
+        for frame in guarded_frames(container, stream, path, max_pixels):
             return 90 * round((frame.rotation or 0) / 90) % 360  # a damaged matrix: 89.7, 135
     except av.FFmpegError:
         return 0
@@ -252,7 +260,7 @@ def _probe_video(path: Path, max_pixels: int) -> VideoInfo:
         else:
             duration = num_frames / float(rate)
         has_audio = bool(container.streams.audio)
-        rotation = _rotation_of(stream, container)
+        rotation = _rotation_of(stream, container, path, max_pixels)
         width, height = ctx.width, ctx.height
         if rotation in (90, 270):
             width, height = height, width

@@ -14,11 +14,11 @@ import av
 import numpy as np
 from PIL import Image
 
+from patchvsr.io.container_guard import guarded_frames
 from patchvsr.io.probe import (
     MAX_INPUT_PIXELS,
     VideoInfo,
     cannot_read,
-    decoder_options,
     image_header,
     one_line,
     open_input,
@@ -118,7 +118,6 @@ class VideoReader:
         self._container = open_input(self.path, self.max_pixels)
         stream = self._container.streams.video[0]
         stream.thread_type = "AUTO"
-        stream.codec_context.options = decoder_options(self.max_pixels)  # mid-stream changes
         rotation = self.info.rotation
         coded = (self.info.width, self.info.height)  # before rotation
         if rotation in (90, 270):
@@ -126,7 +125,7 @@ class VideoReader:
         index = 0
         last_pts = -1
         try:
-            for frame in self._container.decode(stream):
+            for frame in guarded_frames(self._container, stream, self.path, self.max_pixels):
                 if index >= stop:
                     break
                 # Frames without a timestamp (rare, broken muxers) get the next tick.

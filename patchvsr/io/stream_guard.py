@@ -159,14 +159,21 @@ def annexb_nals(data: bytes) -> Iterator[bytes]:
         yield data[begin:end].rstrip(b"\x00")  # trailing zeros belong to the next start code
 
 
+def is_sps_header(byte: int, codec: str) -> bool:
+    """Whether a NAL unit of `codec` whose first byte is `byte` is an SPS."""
+    if codec == "h264":
+        return byte & 0x1F == _H264_SPS
+    return codec == "hevc" and (byte >> 1) & 0x3F == _HEVC_SPS
+
+
 def nal_sps_size(nal: bytes, codec: str) -> SpsSize | None:
     """The size that `nal` (a NAL unit of `codec`, "h264" or "hevc", header included)
     declares, when it is an SPS that parses; else None."""
     try:
-        if codec == "h264" and nal and nal[0] & 0x1F == _H264_SPS:
-            return h264_sps_size(unescape(nal[1:]))
-        if codec == "hevc" and nal and (nal[0] >> 1) & 0x3F == _HEVC_SPS:
-            return hevc_sps_size(unescape(nal[2:]))
+        if nal and is_sps_header(nal[0], codec):
+            return (h264_sps_size if codec == "h264" else hevc_sps_size)(
+                unescape(nal[1 if codec == "h264" else 2 :])
+            )
     except EOFError:
         pass  # cut short: FFmpeg cannot use it either
     return None
@@ -270,11 +277,17 @@ def refuse_huge_streams(path: str | Path, max_pixels: int) -> None:
     """Raise `PatchVSRError` when an SPS at the start of an MPEG-TS or raw H.264/HEVC file
     declares a frame over `max_pixels` (see the module docstring)."""
     for size in declared_streams(path):
-        if size.width * size.height > max_pixels:
-            raise PatchVSRError(
-                f"cannot read {path}: declared frame size {size.width}x{size.height} exceeds "
-                f"the limit of {max_pixels} pixels"
-            )
+        refuse_size(path, size.width, size.height, max_pixels)
+
+
+def refuse_size(path: str | Path, width: int, height: int, max_pixels: int) -> None:
+    """The guards' one refusal: raise `PatchVSRError` when `width` x `height` is over
+    `max_pixels`."""
+    if width * height > max_pixels:
+        raise PatchVSRError(
+            f"cannot read {path}: declared frame size {width}x{height} exceeds the limit of "
+            f"{max_pixels} pixels"
+        )
 
 
 __all__ = [
@@ -284,9 +297,11 @@ __all__ = [
     "declared_streams",
     "h264_sps_size",
     "hevc_sps_size",
+    "is_sps_header",
     "nal_sps_size",
     "raw_stream_codec",
     "refuse_huge_streams",
+    "refuse_size",
     "sps_sizes",
     "ts_video_streams",
     "unescape",

@@ -7,8 +7,8 @@ from __future__ import annotations
 import torch
 from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanTransformer3DModel
 
-from patchvsr import training_free
 from patchvsr.codec import vae_dtype as codec_vae_dtype
+from patchvsr.method import training_free
 from patchvsr.models import PatchVSRAdapter
 from patchvsr.models.configs import (
     TINY_SETTINGS,

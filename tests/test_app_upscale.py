@@ -134,7 +134,7 @@ def test_the_zoom_shows_the_chosen_patch_or_the_most_detailed_region(client, tmp
         writer.write(read_frames(CLIP, 0, 1)[0])
     results = {}
     for zoom in ("the patch chosen in Explore", "the most detailed region"):
-        *_, pair, crops, zoomed = upscale(
+        _, pair, _, _, _, _, zoomed = upscale(
             client, clip, model="bicubic", scale=4, frames=1, zoom=zoom
         )
         results[zoom] = np.asarray(Image.open(zoomed[1]).convert("RGB"))

@@ -61,8 +61,9 @@ DENOISE_HELP = (
     "the clip."
 )
 RESULT_CAPTION = (
-    "**Side by side:** left, the plain enlargement (bicubic); right, the model. Both play in "
-    "a loop."
+    "Above, left of each divider: the plain enlargement (bicubic); right: the model. The zoom "
+    "shows output pixels one to one. **Side by side** below: bicubic left, the model right; "
+    "both play in a loop."
 )
 
 
@@ -215,14 +216,14 @@ def layout(settings: DemoSettings) -> SimpleNamespace:
     )
     with gr.Row(equal_height=True):
         ui.zoomed = gr.ImageSlider(
-            label="Zoom at 1:1, one pixel per output pixel: bicubic (left) | the model (right)",
+            label="Zoom 1:1: bicubic | model",
             type="filepath",
             interactive=False,
             scale=1,
             elem_id="zoom-slider",
         )
         ui.slider = gr.ImageSlider(
-            label="Whole frame: bicubic (left) | the model (right); drag the divider",
+            label="Whole frame: bicubic | model (drag the divider)",
             type="filepath",
             interactive=False,
             max_height=600,

@@ -11,16 +11,19 @@ from patchvsr.devices import enable_mps_fallback
 
 enable_mps_fallback()  # on a Mac, before torch loads: operations MPS lacks run on the CPU
 
-from demo.page import build, launch_options  # noqa: E402
+from demo.page import build, cache_example_in_background, launch_options  # noqa: E402
 from patchvsr.serve.config import DemoSettings  # noqa: E402
 
 settings = DemoSettings.from_env()
-# The upscaling example is computed at its first use and kept, per default model, beside the
-# job folders (not in the working tree).
+# The upscaling example is computed once and kept, per default model, beside the job folders
+# (not in the working tree): in the background as the server starts, so the first visitor
+# finds it done.
 os.environ.setdefault(
     "GRADIO_EXAMPLES_CACHE", str(settings.output_dir / "cached-examples" / settings.default_model)
 )
 demo = build(settings)
 
 if __name__ == "__main__":
-    demo.launch(**launch_options(settings))
+    demo.launch(prevent_thread_lock=True, **launch_options(settings))
+    cache_example_in_background(demo)
+    demo.block_thread()

@@ -4,6 +4,8 @@ the right. Layout and wiring only; `build()` returns the Blocks, `launch_options
 
 from __future__ import annotations
 
+import logging
+import threading
 from types import SimpleNamespace
 
 import gradio as gr
@@ -11,7 +13,10 @@ import gradio as gr
 from demo import explore, upscale
 from patchvsr.serve.config import DemoSettings
 
-PATCH_SIZES = [64, 128, 192, 256, 384, 512, 768, 1024]
+logger = logging.getLogger(__name__)
+
+# As text: the API shows a dropdown's choices as strings, so it takes them as strings too.
+PATCH_SIZES = ["64", "128", "192", "256", "384", "512", "768", "1024"]
 
 INTRO = """# PatchVSR
 Video super-resolution **patch by patch** with a video diffusion model trained at a fixed size
@@ -22,9 +27,12 @@ marked, and an encoding of **where** it lies. Pick a clip and an output size, lo
 in **Explore** (instant, no model), then run a model on a few frames in **Upscale**.
 """
 
+
 CSS = """
 #intro { margin-bottom: 0.25rem; }
 #clip-info p { margin: 0; }
+.caption p { margin: 0.25rem 0; font-size: 0.95rem; }
+#explore-note p, #status p { margin: 0; }
 """
 
 
@@ -54,7 +62,7 @@ def shared_column() -> SimpleNamespace:
     )
     ui.patch = gr.Dropdown(
         PATCH_SIZES,
-        value=256,
+        value="256",
         label="Patch size in Explore (output pixels)",
         info="The 1.3B model's patch is 512; smaller shows more patches. Upscale uses the "
         "model's own.",
@@ -64,8 +72,8 @@ def shared_column() -> SimpleNamespace:
 
 def build(settings: DemoSettings | None = None) -> gr.Blocks:
     settings = settings or DemoSettings.from_env()
-    explore_tab = explore.ExploreTab(settings.limits)
     upscale_tab = upscale.UpscaleTab(settings)
+    explore_tab = explore.ExploreTab(settings.limits, upscale_tab.idle_status())
     # Gradio's own copies of served files are dropped after the same age as the job folders.
     age = int(settings.max_age)
     with gr.Blocks(title="PatchVSR", delete_cache=(max(60, age // 4), age)) as demo:
@@ -80,10 +88,32 @@ def build(settings: DemoSettings | None = None) -> gr.Blocks:
                     with gr.Tab("Upscale", id="upscale"):
                         upscale_ui = upscale.layout(settings)
                         # Inside the tab: the wiring adds the tab's example.
-                        upscale.wire(upscale_tab, shared, explore_ui, upscale_ui, settings)
+                        demo.upscale_example = upscale.wire(
+                            upscale_tab, shared, explore_ui, upscale_ui, settings
+                        )
+        shared.status = upscale_ui.status  # the clip's problems are said there too
         explore.wire(explore_tab, shared, explore_ui, demo)
     demo.queue(max_size=settings.queue_size)
     return demo
+
+
+def cache_example_in_background(demo: gr.Blocks) -> threading.Thread | None:
+    """Compute the Upscale tab's example now, in a thread, the way a visitor's first click
+    would (Gradio's lazy cache, under its lock): the first visitor finds it done. None when
+    the page has no such example (a baseline as the default model)."""
+    examples = getattr(demo, "upscale_example", None)
+    if examples is None:
+        return None
+
+    def run() -> None:
+        try:
+            examples.load_from_cache(0)
+        except Exception:  # a visitor's click tries again and shows what went wrong
+            logger.exception("computing the example failed")
+
+    thread = threading.Thread(target=run, name="example-cache", daemon=True)
+    thread.start()
+    return thread
 
 
 def launch_options(settings: DemoSettings) -> dict:

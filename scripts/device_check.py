@@ -111,8 +111,8 @@ def upscale_once(out: Path, tiny: bool, vae_dtype: str) -> dict:
     """One `python -m patchvsr upscale` in this process, timed by parts."""
     from patchvsr import cli, runtime
     from patchvsr.bench.timing import timed_calls
-    from patchvsr.pipeline import PatchVSRPipeline
     from patchvsr.pipeline.codec import LatentCodec
+    from patchvsr.pipeline.pipeline_patchvsr import PatchVSRPipeline
 
     clip = TINY_CLIP if tiny else CLIP
     device = device_for(tiny)

@@ -7,6 +7,7 @@ import json
 import socket
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,11 +67,15 @@ def write_small_clip(path: Path, frames: int) -> Path:
     return path
 
 
-def upscale_args(path, *, model="bicubic", frames=8, scale=2, size="", seed=0, steps=0):
+def upscale_args(
+    path, *, model="bicubic", frames=8, scale=2, size="", seed=0, steps=0, denoise=None
+):
     """The positional inputs of the `/upscale` endpoint; `path` is what the file input gets
-    (a `handle_file(...)` for an upload, or a raw FileData dict)."""
-    explore = (64, "paper", 0.25, 0)  # patch, scheme, overlap, index of the Explore tab
-    return (path, 0, scale, size, *explore, model, frames, steps, 0, seed, True)
+    (a `handle_file(...)` for an upload, or a raw FileData dict). `denoise` None: auto."""
+    explore = ("64", "paper", 0.25, 0)  # patch, scheme, overlap, index of the Explore tab
+    denoising = (denoise is None, 0.5 if denoise is None else denoise)
+    zoom = "the most detailed region"
+    return (path, 0, scale, size, *explore, model, frames, steps, 0, seed, True, *denoising, zoom)
 
 
 def fetch(url: str) -> tuple[int, bytes]:
@@ -94,6 +99,34 @@ def call_raw(url: str, api_name: str, data: list) -> str:
         event = json.loads(response.read())["event_id"]
     with urllib.request.urlopen(f"{url}gradio_api/call/{api_name}/{event}", timeout=120) as r:
         return r.read().decode()
+
+
+def upload(url: str, path: str | Path) -> dict:
+    """Upload a file as the page does; returns the file input's value for the server's copy."""
+    boundary = uuid.uuid4().hex
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; '
+        f'filename="{Path(path).name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+    ).encode()
+    body += Path(path).read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(
+        f"{url}gradio_api/upload",
+        data=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        (server_path,) = json.loads(response.read())
+    return {**file_data(server_path), "orig_name": Path(path).name}
+
+
+def result_of(stream: str) -> list:
+    """The output list of a finished call's event stream (`call_raw`); raises on an error."""
+    events = stream.split("\n\n")
+    for event in events:
+        lines = dict(line.split(": ", 1) for line in event.splitlines() if ": " in line)
+        if lines.get("event") == "complete":
+            return json.loads(lines["data"])
+    raise AssertionError(f"the call did not complete: {stream[-500:]}")
 
 
 def file_data(path: str | Path) -> dict:

@@ -245,3 +245,26 @@ def test_a_cancelled_job_leaves_no_folder(tmp_path):
     with pytest.raises(JobCancelled):
         run_request(checked, tmp_path, report)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_progress_only_moves_forward_and_says_the_time_left_once_the_work_has_a_pace():
+    from patchvsr.serve.progress import ForwardProgress
+
+    now = [0.0]
+    shown = ForwardProgress(clock=lambda: now[0])
+    reports = [
+        (0.0, 0.0, "loading mini"),
+        (2.0, 0.45, "mini: step 1/1, 6 patches"),  # the first window's step
+        (2.5, 0.0, "mini: starting"),  # the runner's next window starts at its own zero
+        (12.0, 0.9, "mini: step 1/1, 6 patches"),
+    ]
+    seen = []
+    for at, fraction, what in reports:
+        now[0] = at
+        seen.append(shown.update(fraction, what))
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[2] == 0.45
+    assert "left" not in seen[0][1] and "left" not in seen[1][1]  # no pace yet
+    # From 2 s at 0.45 to 12 s at 0.9: 0.45 in 10 s, so 0.1 more takes about 2 s.
+    assert seen[3][1] == "mini: step 1/1, 6 patches (about 2 s left)"
+    assert "left" not in shown.update(1.0, "done")[1]

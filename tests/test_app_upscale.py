@@ -21,6 +21,7 @@ from patchvsr import viz
 from patchvsr.io.probe import probe
 from patchvsr.io.reader import read_frames
 from patchvsr.io.writer import VideoWriter
+from patchvsr.serve import jobs
 from patchvsr.serve.config import DemoSettings, mini_installed
 
 ENV = LIMITS
@@ -59,6 +60,8 @@ def upscale(
     steps=2,
     strength=0,
     seed=0,
+    denoise=None,
+    zoom="the patch chosen in Explore",
     submit=False,
 ):
     args = (
@@ -66,7 +69,7 @@ def upscale(
         frame,
         scale,
         size,
-        64,  # patch size and scheme of the Explore tab: the zoomed crop is one of its patches
+        "64",  # patch size and scheme of the Explore tab: the zoomed crop is one of its patches
         "paper",
         0.25,
         1,
@@ -76,6 +79,9 @@ def upscale(
         strength,
         seed,
         True,
+        denoise is None,  # auto
+        0.5 if denoise is None else denoise,
+        zoom,
     )
     if submit:
         return client.submit(*args, api_name="/upscale")
@@ -87,7 +93,7 @@ def job_folders(outputs: Path) -> list[Path]:
 
 
 def test_upscale_returns_the_frame_pair_the_videos_and_the_crops(client, small_clip):
-    status, pair, video, compare, download, crops = upscale(client, small_clip, frame=2)
+    status, pair, video, compare, download, crops, zoomed = upscale(client, small_clip, frame=2)
     assert status.startswith("**Done.** tiny: frames 2-4 of small.mp4, 96x54 -> 192x108")
     before, after = (np.asarray(Image.open(p).convert("RGB")) for p in pair)
     assert before.shape == after.shape == (108, 192, 3)
@@ -103,12 +109,62 @@ def test_upscale_returns_the_frame_pair_the_videos_and_the_crops(client, small_c
     # The bicubic frame is frame 2 of the clip, upscaled.
     expected = viz.resize_rgb(read_frames(small_clip, 2, 1)[0], (108, 192))
     assert np.abs(before.astype(int) - expected.astype(int)).mean() < 2
+    # The 1:1 zoom is a piece of each frame at its own pixels (this frame is smaller than
+    # the zoom, so the whole of it).
+    zoom_before, zoom_after = (np.asarray(Image.open(p).convert("RGB")) for p in zoomed)
+    assert np.array_equal(zoom_before, before) and np.array_equal(zoom_after, after)
+
+
+def is_piece_of(piece: np.ndarray, image: np.ndarray) -> bool:
+    first = piece[0].tobytes()
+    for y in range(image.shape[0] - piece.shape[0] + 1):
+        at = image[y].tobytes().find(first)
+        if at >= 0 and at % 3 == 0:
+            x = at // 3
+            if np.array_equal(image[y : y + piece.shape[0], x : x + piece.shape[1]], piece):
+                return True
+    return False
+
+
+def test_the_zoom_shows_the_chosen_patch_or_the_most_detailed_region(client, tmp_path):
+    """At x4 of the example (1272x720) the zoom is a 480x480 piece of the frame: around
+    Explore's patch 1 when asked, else around the most detailed region."""
+    clip = tmp_path / "example.mp4"
+    with VideoWriter(clip, 318, 180, rate=16) as writer:
+        writer.write(read_frames(CLIP, 0, 1)[0])
+    results = {}
+    for zoom in ("the patch chosen in Explore", "the most detailed region"):
+        _, pair, _, _, _, _, zoomed = upscale(
+            client, clip, model="bicubic", scale=4, frames=1, zoom=zoom
+        )
+        results[zoom] = np.asarray(Image.open(zoomed[1]).convert("RGB"))
+        frame = np.asarray(Image.open(pair[1]).convert("RGB"))
+        assert results[zoom].shape == (480, 480, 3)
+        assert is_piece_of(results[zoom], frame), zoom  # a piece of the frame, unscaled
+    assert not np.array_equal(*results.values())  # two different regions
+
+
+def test_the_demos_denoise_slider_reaches_the_pipeline(client, small_clip, monkeypatch):
+    """The slider's value, or None for "auto", is what the model's upscaler is made with.
+    (Needs `PatchVSRUpscaler(..., denoise=)`, added beside the pipeline's denoise control.)"""
+    made = []
+
+    class Recording(jobs.PatchVSRUpscaler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(kwargs)
+
+    monkeypatch.setattr(jobs, "PatchVSRUpscaler", Recording)
+    for denoise in (0.7, None):
+        status, *_ = upscale(client, small_clip, frames=1, steps=1, denoise=denoise)
+        assert status.startswith("**Done.**")
+        assert made[-1]["denoise"] == denoise
 
 
 def test_an_image_upscales_to_png_results(client, tmp_path):
     image = tmp_path / "still.png"
     Image.fromarray(read_frames(CLIP, 5, 1)[0]).save(image)
-    status, pair, video, compare, download, crops = upscale(
+    status, pair, video, compare, download, crops, _ = upscale(
         client, image, scale=1.5, model="lanczos", frames=1
     )
     assert "lanczos: frame 0 of still.png, 318x180 -> 477x270" in status
@@ -188,7 +244,7 @@ def test_the_default_model_upscales_the_example(tmp_path):
     demo, url = serve(settings)
     try:
         client = Client(url, verbose=False)
-        status, pair, video, compare, download, crops = upscale(
+        status, pair, video, compare, download, crops, _ = upscale(
             client, CLIP, model="mini", scale=2, frames=2, steps=0
         )
         assert status.startswith("**Done.** mini: frames 0-1 of dove_002.mp4")

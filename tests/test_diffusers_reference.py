@@ -18,7 +18,7 @@ import torch
 from diffusers import FlowMatchEulerDiscreteScheduler, WanVideoToVideoPipeline
 from PIL import Image
 
-from patchvsr.pipeline import PatchVSRPipeline
+from patchvsr.pipeline.pipeline_patchvsr import PatchVSRPipeline
 from patchvsr.pipeline.scheduling import scheduler_named
 
 TINY_WAN = Path(__file__).resolve().parents[1] / "assets" / "tiny-wan"

@@ -294,3 +294,31 @@ def test_figures_never_touch_pyplot():
         "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+# --- live figures: a patch drawn on the kept rest of the figure ------------------------------
+
+
+PARTS = {
+    "grid": lambda frame, plan: viz.grid_parts(frame, plan),
+    "weights": lambda frame, plan: viz.weights_parts(plan, "paper", frame),
+    "location": lambda frame, plan: viz.location_parts(
+        plan, in_size=frame.shape[:2], out_size=(720, 1272)
+    ),
+    "context": lambda frame, plan: viz.context_parts(frame, plan),
+}
+
+
+@pytest.mark.parametrize("name", list(PARTS))
+def test_a_live_figure_draws_each_patch_as_the_whole_figure_does(frame, plan, name):
+    live = viz.LiveFigure(*PARTS[name](frame, plan), 19)
+    drawn = {}
+    for index in (3, 12, 3):
+        drawn[index] = live.render(index)
+        fig, dynamic = PARTS[name](frame, plan)
+        dynamic(index)
+        whole = viz.figure_to_array(fig)
+        assert drawn[index].shape == whole.shape
+        # The same picture, up to anti-aliasing where text meets the kept background.
+        assert np.abs(drawn[index].astype(int) - whole).mean() < 1.0, index
+    assert np.abs(drawn[3].astype(int) - drawn[12]).mean() > 0.5  # each patch its own

@@ -7,7 +7,6 @@ from __future__ import annotations
 import torch
 from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanTransformer3DModel
 
-from patchvsr.codec import vae_dtype as codec_vae_dtype
 from patchvsr.method import training_free
 from patchvsr.models import PatchVSRAdapter
 from patchvsr.models.configs import (
@@ -21,6 +20,7 @@ from patchvsr.models.configs import (
     tiny_adapter_config,
 )
 from patchvsr.models.prompt import PromptEmbedding
+from patchvsr.pipeline.codec import vae_dtype as codec_vae_dtype
 from patchvsr.pipeline.pipeline_patchvsr import PatchVSRPipeline
 from patchvsr.pipeline.scheduling import flow_shift, wan_scheduler
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from patchvsr import viz
@@ -51,9 +52,10 @@ JOB_PREFIX = "job-"
 @dataclass(frozen=True)
 class DemoRequest:
     """One upscaling request. `size` is an explicit output (height, width) and wins over
-    `scale`; `steps`/`strength` of None (or 0) mean the model's own defaults; `crop` is the
-    region (normalised box) to show zoomed, by default the most detailed one, and
-    `crop_label` what it is ("patch #3 ...")."""
+    `scale`; `steps`/`strength` of None (or 0) mean the model's own defaults; `denoise` in
+    [0, 1] is how much noise, grain and codec blocks the model removes (None: estimated from
+    the clip); `crop` is the region (normalised box) to show zoomed, by default the most
+    detailed one, and `crop_label` what it is ("patch #3 ...")."""
 
     input: Path
     model: str
@@ -65,6 +67,7 @@ class DemoRequest:
     strength: float | None = None
     seed: int = 0
     colour: bool = True
+    denoise: float | None = None
     crop: Box | None = None
     crop_label: str = ""
 
@@ -95,6 +98,9 @@ class DemoResult:
     before: Path  # the chosen frame, bicubic upscale (PNG)
     after: Path  # the chosen frame, upscaled by the model (PNG)
     crops: Path  # zoomed crops of both, side by side (PNG)
+    zoom_before: Path  # the zoomed region of `before` at its own pixels (PNG)
+    zoom_after: Path  # the same region of `after`
+    zoom_label: str  # which region the zoom shows
     summary: str
     notes: list[str] = field(default_factory=list)
 
@@ -168,15 +174,34 @@ def _pipeline(name: str):
     return load_pipeline(name)
 
 
-def make_upscaler(name: str, steps: int | None, strength: float | None, colour: bool) -> Upscaler:
+def make_upscaler(
+    name: str,
+    steps: int | None,
+    strength: float | None,
+    colour: bool,
+    denoise: float | None = None,
+) -> Upscaler:
     """A baseline, or a PatchVSR model (loaded once and kept) with these options; None for
-    `steps` and `strength` means the model's own."""
+    `steps` and `strength` means the model's own, None for `denoise` estimated from the clip."""
     if name in BASELINES:
         return get_upscaler(name)
-    return PatchVSRUpscaler(_pipeline(name), name, steps, strength, colour=colour)
+    return PatchVSRUpscaler(_pipeline(name), name, steps, strength, colour=colour, denoise=denoise)
 
 
 # --- the job ---------------------------------------------------------------------------------
+
+ZOOM = 480  # longest side of the 1:1 zoom, in output pixels
+
+
+def zoom_region(image: np.ndarray, box: Box, size: int = ZOOM) -> np.ndarray:
+    """At most `size` x `size` output pixels around the centre of `box` (normalised y0, x0,
+    y1, x1), kept inside the image, unscaled."""
+    height, width = image.shape[:2]
+    h, w = min(size, height), min(size, width)
+    cy, cx = (box[0] + box[2]) / 2 * height, (box[1] + box[3]) / 2 * width
+    y0 = int(min(max(0, round(cy - h / 2)), height - h))
+    x0 = int(min(max(0, round(cx - w / 2)), width - w))
+    return np.ascontiguousarray(image[y0 : y0 + h, x0 : x0 + w])
 
 
 def _take_frames(checked: CheckedRequest, folder: Path) -> tuple[Path, float | None]:
@@ -245,7 +270,9 @@ def _run(checked: CheckedRequest, folder: Path, report: Report) -> DemoResult:
 
     report(0.0, f"loading {request.model}")
     sizes = checked.sizes
-    upscaler = make_upscaler(request.model, sizes.steps, sizes.strength, request.colour)
+    upscaler = make_upscaler(
+        request.model, sizes.steps, sizes.strength, request.colour, request.denoise
+    )
     job = UpscaleJob(
         input=source,
         output=output,
@@ -279,6 +306,11 @@ def _run(checked: CheckedRequest, folder: Path, report: Report) -> DemoResult:
     paths = {"before": folder / "frame_bicubic.png", "after": folder / "frame_result.png"}
     for key, image in (("before", before), ("after", after)):
         Image.fromarray(image).save(paths[key])
+    # The zoom at the output's own pixels, one screen pixel each: the gain shows without
+    # going full screen.
+    zoom = {"before": folder / "zoom_bicubic.png", "after": folder / "zoom_result.png"}
+    for key, image in (("before", before), ("after", after)):
+        Image.fromarray(zoom_region(image, crop)).save(zoom[key])
     crops_path = viz.save_figure(figure, folder / "crops.png")
     report(1.0, "done")
     seconds = time.perf_counter() - started
@@ -289,6 +321,9 @@ def _run(checked: CheckedRequest, folder: Path, report: Report) -> DemoResult:
         before=paths["before"],
         after=paths["after"],
         crops=crops_path,
+        zoom_before=zoom["before"],
+        zoom_after=zoom["after"],
+        zoom_label=what,
         summary=_summary(
             checked, training_free.label(request.model, upscaler), seconds, result.num_frames
         ),
@@ -302,6 +337,7 @@ __all__ = [
     "DemoResult",
     "check_request",
     "make_upscaler",
+    "zoom_region",
     "new_job_folder",
     "remove_old_jobs",
     "run_request",

@@ -5,6 +5,8 @@
 - `location`: the location conditioning (ROI mask and box/scale encoding);
 - `context`: the global view and the local condition of a patch;
 - `compare`: images side by side with zoomed crops;
+- `live`: a figure redrawn for another patch without redrawing the rest (the demo's
+  Explore), from the `*_parts` functions of the families above;
 - `figure` (the figure object and how it is written) and `draw` (styles and drawing pieces
   every family shares).
 
@@ -24,7 +26,12 @@ from matplotlib.figure import Figure
 from patchvsr.method.grid import PatchPlan
 from patchvsr.method.weights import WeightMode
 from patchvsr.viz.compare import auto_crop, compare_figure, resize_rgb
-from patchvsr.viz.context import context_figure, global_view_image, patch_condition
+from patchvsr.viz.context import (
+    context_figure,
+    context_parts,
+    global_view_image,
+    patch_condition,
+)
 from patchvsr.viz.draw import (
     HIGHLIGHT,
     STYLES,
@@ -39,9 +46,10 @@ from patchvsr.viz.figure import (
     new_figure,
     save_figure,
 )
-from patchvsr.viz.grid import grid_figure
-from patchvsr.viz.location import location_figure, location_inputs
-from patchvsr.viz.weights import ownership, weights_figure
+from patchvsr.viz.grid import grid_figure, grid_parts
+from patchvsr.viz.live import Dynamic, LiveFigure
+from patchvsr.viz.location import location_figure, location_inputs, location_parts
+from patchvsr.viz.weights import ownership, weights_figure, weights_parts
 
 
 def figure_set(
@@ -73,6 +81,7 @@ __all__ = [
     "auto_crop",
     "compare_figure",
     "context_figure",
+    "context_parts",
     "default_patch_index",
     "describe_patch",
     "figure_set",
@@ -80,8 +89,12 @@ __all__ = [
     "figure_to_png",
     "global_view_image",
     "grid_figure",
+    "grid_parts",
+    "Dynamic",
+    "LiveFigure",
     "location_figure",
     "location_inputs",
+    "location_parts",
     "new_figure",
     "ownership",
     "patch_condition",
@@ -89,4 +102,5 @@ __all__ = [
     "resize_rgb",
     "save_figure",
     "weights_figure",
+    "weights_parts",
 ]

@@ -13,6 +13,7 @@ from patchvsr.method import context, location
 from patchvsr.method.grid import PatchPlan
 from patchvsr.viz.draw import HALO, HIGHLIGHT, check_index, default_patch_index, describe_patch
 from patchvsr.viz.figure import new_figure
+from patchvsr.viz.live import Dynamic
 
 
 def global_view_image(frame: np.ndarray, base: int) -> np.ndarray:
@@ -46,22 +47,42 @@ def context_figure(
     the global view (long side `base`, default the patch size; aspect kept, no padding) with
     the ROI marked, and the local condition, the bicubic upscale of the patch."""
     index = default_patch_index(plan) if index is None else check_index(plan, index)
-    patch = plan.patches[index]
+    fig, dynamic = context_parts(frame, plan, base, patches=[plan.patches[index]])
+    dynamic(index)
+    return fig
+
+
+def context_parts(
+    frame: np.ndarray, plan: PatchPlan, base: int | None = None, patches=None
+) -> tuple[Figure, Dynamic]:
+    """The context figure without a chosen patch, and the function that draws one patch's
+    parts on it (see `viz.live`). The local condition's panel fits the largest of `patches`
+    (default: all of the plan's)."""
     base = base or plan.patch_size
     h, w = frame.shape[:2]
-    box = location.normalized_box(patch, plan.height, plan.width)
     view = global_view_image(frame, base)
-    marked = context.mark_roi(view, box)
-    local = patch_condition(frame, plan, index)
+    vh, vw = view.shape[:2]
+    patches = patches or plan.patches
+    local_w, local_h = max(p.width for p in patches), max(p.height for p in patches)
 
-    ratios = [w / h, view.shape[1] / view.shape[0], patch.width / patch.height]
+    ratios = [w / h, vw / vh, local_w / local_h]
     panel_h = min(3.6, 14.0 / sum(ratios))
     fig = new_figure(panel_h * sum(ratios) + 0.8, panel_h + 1.0)
     axes = fig.subplots(1, 3, width_ratios=ratios)
     sy, sx = h / plan.height, w / plan.width
     axes[0].imshow(frame, interpolation="nearest")
-    axes[0].add_patch(
-        Rectangle(
+    axes[1].set_xlim(-0.5, vw - 0.5)
+    axes[1].set_ylim(vh - 0.5, -0.5)
+    axes[2].set_xlim(-0.5, local_w - 0.5)
+    axes[2].set_ylim(local_h - 0.5, -0.5)
+    for ax in axes:
+        ax.set_aspect("equal")
+        ax.tick_params(labelsize=7)
+
+    def dynamic(index: int) -> list:
+        patch = plan.patches[check_index(plan, index)]
+        box = location.normalized_box(patch, plan.height, plan.width)
+        region = Rectangle(
             (patch.x0 * sx - 0.5, patch.y0 * sy - 0.5),
             patch.width * sx,
             patch.height * sy,
@@ -70,12 +91,7 @@ def context_figure(
             linewidth=2.0,
             path_effects=HALO,
         )
-    )
-    axes[0].set_title(f"Input frame {w}x{h}\npatch #{index} region", fontsize=10)
-    axes[1].imshow(marked, interpolation="nearest")
-    vh, vw = view.shape[:2]
-    axes[1].add_patch(
-        Rectangle(
+        roi = Rectangle(
             (box[1] * vw - 0.5, box[0] * vh - 0.5),
             (box[3] - box[1]) * vw,
             (box[2] - box[0]) * vh,
@@ -83,16 +99,29 @@ def context_figure(
             edgecolor=HIGHLIGHT,
             linewidth=1.5,
         )
-    )
-    axes[1].set_title(
-        f"Global view {vw}x{vh} (long side {base})\nROI bright, rest dimmed", fontsize=10
-    )
-    axes[2].imshow(local, interpolation="nearest")
-    axes[2].set_title(
-        f"Local condition: bicubic x{plan.width / w:.3g}\n{patch.width}x{patch.height} crop",
-        fontsize=10,
-    )
-    for ax in axes:
-        ax.tick_params(labelsize=7)
-    fig.suptitle(f"What the model sees for patch {describe_patch(plan, index)}", fontsize=11)
-    return fig
+        marked = axes[1].imshow(context.mark_roi(view, box), interpolation="nearest")
+        local = axes[2].imshow(patch_condition(frame, plan, index), interpolation="nearest")
+        for ax, limits in zip(axes[1:], ((vw, vh), (local_w, local_h)), strict=True):
+            ax.set_xlim(-0.5, limits[0] - 0.5)  # imshow fits the axes to the image: undo
+            ax.set_ylim(limits[1] - 0.5, -0.5)
+        return [
+            axes[0].add_patch(region),
+            axes[0].set_title(f"Input frame {w}x{h}\npatch #{index} region", fontsize=10),
+            marked,
+            axes[1].add_patch(roi),
+            axes[1].set_title(
+                f"Global view {vw}x{vh} (long side {base})\nROI bright, rest dimmed",
+                fontsize=10,
+            ),
+            local,
+            axes[2].set_title(
+                f"Local condition: bicubic x{plan.width / w:.3g}\n"
+                f"{patch.width}x{patch.height} crop",
+                fontsize=10,
+            ),
+            fig.suptitle(
+                f"What the model sees for patch {describe_patch(plan, index)}", fontsize=11
+            ),
+        ]
+
+    return fig, dynamic

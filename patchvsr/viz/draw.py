@@ -97,8 +97,8 @@ def draw_frame(ax, frame: np.ndarray | None, height: int, width: int, gray: bool
     ax.tick_params(labelsize=7)
 
 
-def outline(ax, patch: Patch, color: str, ls="-", lw: float = 1.6, inset: float = 0.0) -> None:
-    ax.add_patch(
+def outline(ax, patch: Patch, color: str, ls="-", lw: float = 1.6, inset: float = 0.0):
+    return ax.add_patch(
         Rectangle(
             (patch.x0 + inset, patch.y0 + inset),
             patch.width - 2 * inset,
@@ -112,8 +112,10 @@ def outline(ax, patch: Patch, color: str, ls="-", lw: float = 1.6, inset: float 
     )
 
 
-def highlight_patch(ax, patch: Patch, text: str) -> None:
-    ax.add_patch(
+def highlight_patch(ax, patch: Patch, text: str) -> list:
+    """A patch filled and outlined in the highlight colour, with `text` in its corner; returns
+    the artists drawn."""
+    fill = ax.add_patch(
         Rectangle(
             (patch.x0, patch.y0),
             patch.width,
@@ -123,14 +125,15 @@ def highlight_patch(ax, patch: Patch, text: str) -> None:
             edgecolor="none",
         )
     )
-    outline(ax, patch, HIGHLIGHT, lw=3.0)
-    ax.text(
+    edge = outline(ax, patch, HIGHLIGHT, lw=3.0)
+    label = ax.text(
         patch.x0 + 0.03 * patch.width,
         patch.y0 + 0.05 * patch.height,
         text,
         color=HIGHLIGHT,
-        fontsize=10,
+        fontsize=12,
         fontweight="bold",
         va="top",
         path_effects=TEXT_HALO,
     )
+    return [fill, edge, label]

@@ -12,7 +12,6 @@ from patchvsr.viz.draw import (
     STYLES,
     TEXT_HALO,
     check_index,
-    describe_patch,
     draw_frame,
     frame_panel_size,
     highlight_patch,
@@ -20,6 +19,7 @@ from patchvsr.viz.draw import (
     patch_role,
 )
 from patchvsr.viz.figure import new_figure
+from patchvsr.viz.live import Dynamic
 
 
 def grid_figure(
@@ -34,6 +34,21 @@ def grid_figure(
     each patch's index at its centre (the index that `--patch-index` takes)."""
     if highlight is not None:
         check_index(plan, highlight)
+    fig, dynamic = grid_parts(frame, plan, labels, title, selected=highlight is not None)
+    if highlight is not None:
+        dynamic(highlight)
+    return fig
+
+
+def grid_parts(
+    frame: np.ndarray | None,
+    plan: PatchPlan,
+    labels: bool = True,
+    title: str | None = None,
+    selected: bool = True,
+) -> tuple[Figure, Dynamic]:
+    """The grid without a highlight, and the function that highlights one patch on it (see
+    `viz.live`); `selected` adds the highlight's entry to the legend."""
     pw, ph = frame_panel_size(plan.height, plan.width, 10.0)
     narrow = pw < 7.0  # portrait frames: keep room for the title and legend beside the axes
     fig = new_figure(max(pw, 7.0), ph + (1.6 if narrow else 1.2))
@@ -55,13 +70,12 @@ def grid_figure(
                 (patch.y0 + patch.y1) / 2,
                 str(i),
                 color=style["color"],
-                fontsize=7 if len(plan.patches) > 40 else 9,
+                fontsize=9 if len(plan.patches) > 40 else 12,
+                fontweight="bold",
                 ha="center",
                 va="center",
                 path_effects=TEXT_HALO,
             )
-    if highlight is not None:
-        highlight_patch(ax, plan.patches[highlight], f"#{highlight}")
 
     roles = sorted({patch_role(plan, p) for p in plan.patches}, key=order.get)
     handles = [
@@ -74,12 +88,8 @@ def grid_figure(
         )
         for r in roles
     ]
-    if highlight is not None:
-        handles.append(
-            LegendSwatch(
-                facecolor=HIGHLIGHT, alpha=0.6, label=f"selected: {describe_patch(plan, highlight)}"
-            )
-        )
+    if selected:
+        handles.append(LegendSwatch(facecolor=HIGHLIGHT, alpha=0.6, label="selected patch"))
     fig.legend(
         handles=handles,
         loc="outside lower center",
@@ -88,7 +98,12 @@ def grid_figure(
         frameon=False,
     )
     ax.set_title(title or "Patch grid: " + _title_for(plan), fontsize=11)
-    return fig
+
+    def dynamic(index: int) -> list:
+        check_index(plan, index)
+        return highlight_patch(ax, plan.patches[index], f"#{index}")
+
+    return fig, dynamic
 
 
 def _title_for(plan: PatchPlan) -> str:

@@ -4,7 +4,10 @@ box/scale encoding, and how that encoding tells patches apart."""
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from patchvsr.method import context, location
 from patchvsr.method.grid import PatchPlan
@@ -17,6 +20,7 @@ from patchvsr.viz.draw import (
     frame_panel_size,
 )
 from patchvsr.viz.figure import new_figure
+from patchvsr.viz.live import Dynamic
 
 
 def location_inputs(
@@ -46,10 +50,27 @@ def location_figure(
     scale factor (`location_inputs`); `in_size` also sets the global view's shape. `base` is
     the global view's long side (default: the patch size)."""
     index = default_patch_index(plan) if index is None else check_index(plan, index)
-    patch = plan.patches[index]
+    fig, dynamic = location_parts(
+        plan, in_size=in_size, out_size=out_size, base=base, num_freqs=num_freqs, first=index
+    )
+    dynamic(index)
+    return fig
+
+
+def location_parts(
+    plan: PatchPlan,
+    *,
+    in_size: tuple[int, int],
+    out_size: tuple[int, int],
+    base: int | None = None,
+    num_freqs: int = location.DEFAULT_NUM_FREQS,
+    first: int | None = None,
+) -> tuple[Figure, Dynamic]:
+    """The location figure without a chosen patch, and the function that draws one patch's
+    parts on it (see `viz.live`). The similarity's colour range is that of patch `first`
+    (default: the default patch), so every patch is drawn on the same colour bar."""
     H, W = plan.height, plan.width
     boxes, scale = location_inputs(plan, in_size, out_size)
-    box = boxes[index]
     gh, gw = context.global_view_size(*in_size, base or plan.patch_size)
 
     pw, ph = frame_panel_size(H, W, 5.4)
@@ -58,27 +79,27 @@ def location_figure(
     ax_m, ax_s = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
     ax_e, ax_a = fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])
 
-    mask = location.roi_mask(box, gh, gw)
-    ax_m.imshow(mask, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax_m.tick_params(labelsize=7)
-    ax_m.set_title(
-        f"ROI mask of patch #{index} on the global view's grid\n({gw}x{gh}, white = inside the patch)",
-        fontsize=10,
-    )
+    ax_m.set_xlim(-0.5, gw - 0.5)
+    ax_m.set_ylim(gh - 0.5, -0.5)
+    ax_m.set_aspect("equal")
 
-    bh, bw = box[2] - box[0], box[3] - box[1]
-    sim = location.encoding_similarity_map(box, (bh, bw), scale, grid=96, num_freqs=num_freqs)
-    # The map's cells are top-left corners; draw it at the box centres they stand for (a box as
-    # wide as the frame has one position: spread it over the frame). The colour range starts
-    # at the map's minimum: the shared scale term keeps it well above -1.
-    x_lo, x_hi = _centre_span(bw, W)
-    y_lo, y_hi = _centre_span(bh, H)
-    extent = (x_lo, x_hi, y_hi, y_lo)
+    maps: dict[int, np.ndarray] = {}  # each patch's map is computed once
+
+    def similarity(index: int) -> np.ndarray:
+        if index not in maps:
+            box = boxes[index]
+            size = (box[2] - box[0], box[3] - box[1])
+            maps[index] = location.encoding_similarity_map(
+                box, size, scale, grid=64, num_freqs=num_freqs
+            )
+        return maps[index]
+
+    # The colour range starts near the map's minimum: the shared scale term keeps it well
+    # above -1. One range for every patch, so the colour bar is drawn once.
+    first = default_patch_index(plan) if first is None else check_index(plan, first)
+    low = min(float(similarity(first).min()), 0.99)
     ax_s.set_facecolor("#dddddd")
-    low = min(float(sim.min()), 0.99)
-    image = ax_s.imshow(
-        sim, cmap="magma", vmin=low, vmax=1, extent=extent, interpolation="bilinear"
-    )
     centres = np.array([((p.x0 + p.x1) / 2, (p.y0 + p.y1) / 2) for p in plan.patches])
     ax_s.scatter(
         centres[:, 0],
@@ -88,62 +109,120 @@ def location_figure(
         edgecolors="black",
         linewidths=0.5,
         label="patch centres",
+        zorder=3,
     )
-    ax_s.scatter(
-        [(patch.x0 + patch.x1) / 2],
-        [(patch.y0 + patch.y1) / 2],
-        s=140,
-        marker="*",
-        c=HIGHLIGHT,
-        edgecolors="black",
-        label=f"patch #{index}",
+    star = dict(marker="*", color=HIGHLIGHT, markeredgecolor="black", linestyle="none")
+    handles, _ = ax_s.get_legend_handles_labels()
+    ax_s.legend(
+        [*handles, Line2D([], [], markersize=12, **star)],
+        ["patch centres", "selected patch"],
+        fontsize=7,
+        loc="lower right",
+        framealpha=0.85,
     )
     ax_s.set_xlim(0, W)
     ax_s.set_ylim(H, 0)
     ax_s.tick_params(labelsize=7)
-    ax_s.legend(fontsize=7, loc="lower right", framealpha=0.85)
-    fig.colorbar(image, ax=ax_s, shrink=0.85, label="cosine similarity")
-    ax_s.set_title(
-        f"Encoding similarity to patch #{index}\n(a box of its size centred at each point, scale x{scale:g})",
-        fontsize=10,
+    fig.colorbar(
+        ScalarMappable(Normalize(low, 1), "magma"),
+        ax=ax_s,
+        shrink=0.85,
+        label="cosine similarity",
+        extend="min",
     )
 
     values = ["y0", "x0", "y1", "x1", "log2(scale)/4"]
-    encoding = (
-        location.location_encoding([box], scale, num_freqs).numpy()[0].reshape(5, 2 * num_freqs)
-    )
-    ax_e.imshow(encoding, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto", interpolation="nearest")
-    ax_e.axvline(num_freqs - 0.5, color="black", linewidth=1.5)
-    ax_e.set_yticks(
-        range(5),
-        [f"{n} = {v:.3f}" for n, v in zip(values, [*box, np.log2(scale) / 4], strict=True)],
-        fontsize=7,
-    )
     ax_e.set_xticks(
         range(2 * num_freqs),
         [f"{f}{k}" for f in ("sin", "cos") for k in range(num_freqs)],
         fontsize=6,
         rotation=90,
     )
-    ax_e.set_title(
-        f"Encoding of patch #{index}: {encoding.size} values (frequency pi*2^k)", fontsize=10
-    )
+    ax_e.set_yticks(range(5), values, fontsize=7)
+    ax_e.set_xlim(-0.5, 2 * num_freqs - 0.5)
+    ax_e.set_ylim(4.5, -0.5)
 
     everything = location.location_encoding(boxes, scale, num_freqs).numpy()
     image = ax_a.imshow(
         everything, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto", interpolation="nearest"
     )
-    ax_a.axhline(index, color=HIGHLIGHT, linewidth=2.5, path_effects=HALO)
     for v in range(1, 5):
         ax_a.axvline(v * 2 * num_freqs - 0.5, color="black", linewidth=0.8)
     ax_a.set_xticks([(v + 0.5) * 2 * num_freqs - 0.5 for v in range(5)], values, fontsize=7)
     ax_a.set_ylabel("patch index", fontsize=8)
     ax_a.tick_params(labelsize=7)
     fig.colorbar(image, ax=ax_a, shrink=0.85)
-    ax_a.set_title(
-        f"Encodings of all {len(plan.patches)} patches (row #{index} marked)", fontsize=10
-    )
-    return fig
+
+    def dynamic(index: int) -> list:
+        patch = plan.patches[check_index(plan, index)]
+        box = boxes[index]
+        mask = ax_m.imshow(
+            location.roi_mask(box, gh, gw), cmap="gray", vmin=0, vmax=1, interpolation="nearest"
+        )
+        artists = [mask]
+        artists.append(
+            ax_m.set_title(
+                f"ROI mask of patch #{index} on the global view's grid\n"
+                f"({gw}x{gh}, white = inside the patch)",
+                fontsize=10,
+            )
+        )
+        # The map's cells are top-left corners; draw it at the box centres they stand for (a
+        # box as wide as the frame has one position: spread it over the frame).
+        x_lo, x_hi = _centre_span(box[3] - box[1], W)
+        y_lo, y_hi = _centre_span(box[2] - box[0], H)
+        artists.append(
+            ax_s.imshow(
+                similarity(index),
+                cmap="magma",
+                vmin=low,
+                vmax=1,
+                extent=(x_lo, x_hi, y_hi, y_lo),
+                interpolation="bilinear",
+                zorder=1,
+            )
+        )
+        ax_s.set_xlim(0, W)
+        ax_s.set_ylim(H, 0)
+        centre = ((patch.x0 + patch.x1) / 2, (patch.y0 + patch.y1) / 2)
+        artists += ax_s.plot(*centre, markersize=14, zorder=4, **star)
+        artists.append(
+            ax_s.set_title(
+                f"Encoding similarity to patch #{index}\n"
+                f"(a box of its size centred at each point, scale x{scale:g})",
+                fontsize=10,
+            )
+        )
+
+        encoding = everything[index]
+        artists.append(
+            ax_e.imshow(
+                encoding.reshape(5, 2 * num_freqs),
+                cmap="RdBu_r",
+                vmin=-1,
+                vmax=1,
+                aspect="auto",
+                interpolation="nearest",
+            )
+        )
+        artists.append(ax_e.axvline(num_freqs - 0.5, color="black", linewidth=1.5))
+        numbers = ", ".join(f"{v:.2f}" for v in [*box, np.log2(scale) / 4])
+        artists.append(
+            ax_e.set_title(
+                f"Encoding of patch #{index}: {encoding.size} values (frequency pi*2^k)\n"
+                f"of {numbers}",
+                fontsize=10,
+            )
+        )
+        artists.append(ax_a.axhline(index, color=HIGHLIGHT, linewidth=2.5, path_effects=HALO))
+        artists.append(
+            ax_a.set_title(
+                f"Encodings of all {len(plan.patches)} patches (row #{index} marked)", fontsize=10
+            )
+        )
+        return artists
+
+    return fig, dynamic
 
 
 def _centre_span(fraction: float, length: int) -> tuple[float, float]:

@@ -48,13 +48,16 @@ class AxesMap:
         return cls(**{k: float(data[k]) for k in cls.__dataclass_fields__})
 
 
-def axes_map(fig: Figure, ax: Axes | None = None, dpi: float | None = None) -> AxesMap:
+def axes_map(
+    fig: Figure, ax: Axes | None = None, dpi: float | None = None, draw: bool = True
+) -> AxesMap:
     """Where `ax` (default: the figure's first axes) lies in the figure rendered at `dpi`
     (default the figure's), as `viz.figure_to_png` renders it. Draws the figure first, so
-    a constrained layout has placed the axes."""
+    a constrained layout has placed the axes (`draw=False`: it was drawn already)."""
     ax = ax or fig.axes[0]
     dpi = dpi or fig.dpi
-    fig.canvas.draw()
+    if draw:
+        fig.canvas.draw()
     box = ax.get_window_extent()  # display pixels at fig.dpi, y up
     factor = dpi / fig.dpi
     height = fig.get_figheight() * dpi

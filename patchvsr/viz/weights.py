@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch as LegendSwatch
 
 from patchvsr.method.grid import Patch, PatchPlan
@@ -23,6 +26,7 @@ from patchvsr.viz.draw import (
     patch_role,
 )
 from patchvsr.viz.figure import new_figure
+from patchvsr.viz.live import Dynamic
 
 
 def ownership(plan: PatchPlan, weights: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -54,8 +58,17 @@ def weights_figure(
     the frame, (right) which patch weighs most at each pixel and how much, (bottom) every
     patch's weight along the row through the patch's centre, which add up to one."""
     index = default_patch_index(plan) if index is None else check_index(plan, index)
+    fig, dynamic = weights_parts(plan, mode, frame)
+    dynamic(index)
+    return fig
+
+
+def weights_parts(
+    plan: PatchPlan, mode: WeightMode = "paper", frame: np.ndarray | None = None
+) -> tuple[Figure, Dynamic]:
+    """The weights figure without a chosen patch, and the function that draws one patch's
+    parts on it (see `viz.live`)."""
     weights = patch_weights(plan, mode)
-    patch = plan.patches[index]
     H, W = plan.height, plan.width
 
     pw, ph = frame_panel_size(H, W, 5.6)
@@ -68,22 +81,8 @@ def weights_figure(
     )
 
     # Left: one patch's weight; outside the patch the frame shows through in grey.
-    canvas = np.full((H, W), np.nan)
-    canvas[patch.y0 : patch.y1, patch.x0 : patch.x1] = weights[index]
     draw_frame(ax_w, frame, H, W, gray=True)
-    image = ax_w.imshow(
-        _decimate(canvas),
-        cmap="viridis",
-        vmin=0,
-        vmax=1,
-        extent=(0, W, H, 0),
-        interpolation="nearest",
-    )
-    outline(ax_w, patch, HIGHLIGHT, lw=2.0)
-    fig.colorbar(image, ax=ax_w, shrink=0.85, label="weight")
-    ax_w.set_title(
-        f"Weight of patch {describe_patch(plan, index)}\n'{mode}' weights, normalised", fontsize=10
-    )
+    fig.colorbar(ScalarMappable(Normalize(0, 1), "viridis"), ax=ax_w, shrink=0.85, label="weight")
 
     # Right: the owner's colour (by role; base patches alternate two greys so neighbours
     # differ), darker where the owner shares the pixel with others.
@@ -98,7 +97,6 @@ def weights_figure(
     ax_o.set_xlim(0, W)
     ax_o.set_ylim(H, 0)
     ax_o.tick_params(labelsize=7)
-    outline(ax_o, patch, HIGHLIGHT, lw=2.0)
     roles = sorted({patch_role(plan, p) for p in plan.patches}, key=list(STYLES).index)
     ax_o.legend(
         handles=[LegendSwatch(color=STYLES[r]["plot"], label=STYLES[r]["label"]) for r in roles],
@@ -110,20 +108,65 @@ def weights_figure(
         "Patch with the largest weight at each pixel\n(darker = weight shared with neighbours)",
         fontsize=10,
     )
+    _profile_axes(ax_p, plan)
 
-    # Bottom: a cross-section through the chosen patch's centre, across the seam it blends
-    # over (a horizontal-seam patch fades vertically, everything else is cut along a row).
-    _plot_profile(ax_p, plan, weights, index, vertical=patch.seam == "h")
-    return fig
+    def dynamic(index: int) -> list:
+        patch = plan.patches[check_index(plan, index)]
+        # Only the patch's own box: outside it the frame shows through.
+        image = ax_w.imshow(
+            _decimate(weights[index], 400),
+            cmap="viridis",
+            vmin=0,
+            vmax=1,
+            extent=(patch.x0, patch.x1, patch.y1, patch.y0),
+            interpolation="nearest",
+        )
+        ax_w.set_xlim(0, W)  # imshow fits the axes to the image: undo
+        ax_w.set_ylim(H, 0)
+        title = ax_w.set_title(
+            f"Weight of patch {describe_patch(plan, index)}\n'{mode}' weights, normalised",
+            fontsize=10,
+        )
+        edges = [outline(ax, patch, HIGHLIGHT, lw=2.0) for ax in (ax_w, ax_o)]
+        # Bottom: a cross-section through the chosen patch's centre, across the seam it
+        # blends over (a horizontal-seam patch fades vertically, everything else along a row).
+        profile = _plot_profile(ax_p, plan, weights, index, vertical=patch.seam == "h")
+        return [image, title, *edges, *profile]
+
+    return fig, dynamic
+
+
+def _profile_axes(ax, plan: PatchPlan) -> None:
+    """The cross-section's axes and legend: by role, so they do not depend on the patch."""
+    roles = sorted({patch_role(plan, p) for p in plan.patches}, key=list(STYLES).index)
+    handles = [Line2D([], [], color="black", linewidth=2.6, label="selected patch")]
+    handles += [
+        Line2D(
+            [], [], color=STYLES[r]["plot"], ls=STYLES[r]["ls"], lw=1.4, label=STYLES[r]["label"]
+        )
+        for r in roles
+    ]
+    handles.append(Line2D([], [], color="#c00000", ls="--", lw=1.2, label="sum of all weights"))
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    # One axis for rows and columns alike, so that it is drawn once for every patch.
+    ax.set_xlim(0, max(plan.height, plan.width))
+    ax.set_xlabel("position along the line (output pixels)", fontsize=8)
+    ax.set_ylim(-0.03, 1.12)
+    ax.set_ylabel("weight", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)
 
 
 def _plot_profile(
     ax, plan: PatchPlan, weights: Sequence[np.ndarray], index: int, vertical: bool
-) -> None:
+) -> list:
+    """The weights along the row (or column) through patch `index`; returns the artists.
+    The axes' limits and labels follow the direction, so they are drawn here too."""
     patch = plan.patches[index]
     length = plan.height if vertical else plan.width
     at = (patch.x0 + patch.x1) // 2 if vertical else (patch.y0 + patch.y1) // 2
     total = np.zeros(length)
+    artists = []
     for i, (p, w) in enumerate(zip(plan.patches, weights, strict=True)):
         lo, hi, cross = (p.y0, p.y1, (p.x0, p.x1)) if vertical else (p.x0, p.x1, (p.y0, p.y1))
         if not cross[0] <= at < cross[1]:
@@ -132,7 +175,7 @@ def _plot_profile(
         total[lo:hi] += values
         style = STYLES[patch_role(plan, p)]
         chosen = i == index
-        ax.plot(
+        (line,) = ax.plot(
             np.arange(lo, hi) + 0.5,
             values,
             color="black" if chosen else style["plot"],
@@ -141,7 +184,8 @@ def _plot_profile(
             label=f"#{i} (selected)" if chosen else f"#{i} {style['label']}",
             zorder=3 if chosen else 2,
         )
-    ax.plot(
+        artists.append(line)
+    (line,) = ax.plot(
         np.arange(length) + 0.5,
         total,
         color="#c00000",
@@ -149,32 +193,16 @@ def _plot_profile(
         linewidth=1.2,
         label="sum of all weights",
     )
-    ax.axvspan(
+    span = ax.axvspan(
         patch.y0 if vertical else patch.x0,
         patch.y1 if vertical else patch.x1,
         color=HIGHLIGHT,
         alpha=0.25,
         linewidth=0,
     )
-    ax.set_xlim(0, length)
-    ax.set_ylim(-0.03, 1.12)
-    ax.set_xlabel(f"{'y' if vertical else 'x'} (output pixels)", fontsize=8)
-    ax.set_ylabel("weight", fontsize=8)
-    ax.tick_params(labelsize=7)
-    ax.grid(alpha=0.3)
-    handles, labels = ax.get_legend_handles_labels()
-    # Many patches cross a wide frame; list the nearest few and the sum, not a wall of labels.
-    keep = [k for k, label in enumerate(labels) if "selected" in label or "sum" in label]
-    keep += [k for k in range(len(labels)) if k not in keep][: max(0, 8 - len(keep))]
-    ax.legend(
-        [handles[k] for k in keep],
-        [labels[k] for k in keep],
-        fontsize=7,
-        loc="upper left",
-        bbox_to_anchor=(1.0, 1.0),
-    )
     where = f"column x = {at}" if vertical else f"row y = {at}"
-    ax.set_title(f"Weights of every patch along {where} (they add up to one)", fontsize=10)
+    title = ax.set_title(f"Weights of every patch along {where} (they add up to one)", fontsize=10)
+    return [*artists, line, span, title]
 
 
 def _checker(plan: PatchPlan, patch: Patch) -> bool:

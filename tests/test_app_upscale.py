@@ -23,6 +23,8 @@ from patchvsr.io.reader import read_frames
 from patchvsr.io.writer import VideoWriter
 from patchvsr.serve.config import DemoSettings, mini_installed
 
+pytestmark = pytest.mark.slow  # every test drives a real demo server
+
 ENV = LIMITS
 
 

@@ -37,6 +37,7 @@ def test_the_readme_has_the_examples_this_file_runs():
     assert sum(DEFAULT_URL in block for block in blocks) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("index", range(len(python_blocks())))
 def test_readme_python_block_runs(index, tmp_path):
     code = python_blocks()[index]

@@ -9,9 +9,12 @@ job-folder max age of 10 s. `scripts/soak.py` runs the long one for the README's
 
 from __future__ import annotations
 
+import pytest
 from conftest import SUMMARY
 
 from extras.soak import soak
+
+pytestmark = pytest.mark.slow  # a real demo server for thirty jobs
 
 JOBS = 30
 MAX_AGE = 10.0

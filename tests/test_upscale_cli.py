@@ -290,6 +290,7 @@ def test_real_odd_sized_clip_comes_out_at_exactly_the_requested_size(shared_data
         assert info.fps == 16.0
 
 
+@pytest.mark.slow
 def test_real_clip_killed_halfway_resumes_to_the_same_file(onepiece_x2, tmp_path):
     src, reference = onepiece_x2
     out = tmp_path / "x2.mp4"

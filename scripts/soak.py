@@ -4,7 +4,7 @@ files, threads and job folders checked every 50 jobs.
 
     python scripts/soak.py --jobs 300 --max-age 60
 
-The figures at the end are the ones the README quotes; the exit status is 1 if a job broke a
+The figures at the end are the ones docs/reliability.md quotes; the exit status is 1 if a job broke a
 promise or anything was left behind.
 """
 

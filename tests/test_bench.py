@@ -86,6 +86,7 @@ def test_counted_flops_match_the_analytic_formula():
     assert counter.step((96, 160), 9, "paper")["evaluations"] > 1
 
 
+@pytest.mark.slow
 def test_real_configuration_at_4k_matches_the_known_full_frame_cost():
     """DESIGN: one 3840x2160x33 full-frame pass of the 1.3B base is about 1.6e16 FLOPs; with
     the adapter's branches it is somewhat more, and the paper's grid costs far less."""

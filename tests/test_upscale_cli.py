@@ -268,6 +268,7 @@ def onepiece_x2(shared_data, tmp_path_factory) -> tuple[Path, Path]:
     return src, out
 
 
+@pytest.mark.slow
 def test_real_clip_keeps_audio_fps_and_frame_count(onepiece_x2):
     src, out = onepiece_x2
     a, b = probe(src), probe(out)
@@ -279,6 +280,7 @@ def test_real_clip_keeps_audio_fps_and_frame_count(onepiece_x2):
     assert audio_duration(out) == pytest.approx(audio_duration(src), abs=1e-3)
 
 
+@pytest.mark.slow
 def test_real_odd_sized_clip_comes_out_at_exactly_the_requested_size(shared_data, tmp_path):
     src = shared_data / "dove_demo" / "002.mp4"
     assert (probe(src).width, probe(src).height) == (318, 180)

@@ -89,6 +89,7 @@ def test_image_and_frame_folder_inputs(tmp_path):
     assert Image.open(tmp_path / "big.png").size == (64, 48)
 
 
+@pytest.mark.slow
 def test_scheme_reaches_the_model_and_a_bad_one_is_one_line(make_clip, tmp_path, capsys):
     clip = make_clip(frames=3, size=(40, 24), audio=False)
     frames = {}

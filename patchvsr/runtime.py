@@ -48,8 +48,8 @@ def cpu_has_native_bf16() -> bool:
 
 def enable_native_bf16(pipe: PatchVSRPipeline) -> None:
     """How mini runs: on a CPU with native bf16, its matrix products and convolutions in bf16
-    (`PatchVSRPipeline.enable_bf16_matmuls`; held-out Y-PSNR within 0.002 dB of fp32: README,
-    Performance); elsewhere as loaded."""
+    (`PatchVSRPipeline.enable_bf16_matmuls`; held-out Y-PSNR within 0.002 dB of fp32:
+    docs/performance.md); elsewhere as loaded."""
     pipe.enable_bf16_matmuls(pipe.device.type == "cpu" and cpu_has_native_bf16())
 
 
@@ -72,7 +72,7 @@ def busy_cores(samples: int = 9, interval: float = 0.01, stat: str = "/proc/stat
 def use_free_cores() -> int:
     """Give torch one thread per core that other work leaves free (at least one), unless the
     user set OMP_NUM_THREADS. On 2 cores with other work running, one thread upscales a mini
-    clip as fast as two or faster (README, Performance): two threads meet at a barrier after
+    clip as fast as two or faster (docs/performance.md): two threads meet at a barrier after
     every op, and each wait for a descheduled one costs a time slice. Returns the count."""
     if "OMP_NUM_THREADS" in os.environ:
         return torch.get_num_threads()

@@ -7,7 +7,7 @@ and PNG-in-MOV files through probe, validation and the decoding of the first win
 Every failure (another exception than PatchVSRError, a refusal on several lines, a crash, a
 hang, memory over the budget) is printed and, with --long or --keep, written into
 tests/fuzz_regressions/ as `<case id><ext>` (plus a `.json` note), which the test suite
-replays. The figures at the end are the ones the README quotes.
+replays. The figures at the end are the ones docs/reliability.md quotes.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ files, threads and job folders checked every 50 jobs.
 
     python scripts/soak.py --jobs 300 --max-age 60
 
-The figures at the end are the ones the README quotes: among them the server's memory after
+The figures at the end are the ones docs/reliability.md quotes: among them the server's memory after
 the first checkpoint (job 50) and after the last (job 300). The exit status is 1 if a job
 broke a promise, anything was left behind, or the memory grew by more than --max-growth
 between those two checkpoints. `--jobs 20 --every 10` is a quick run.

@@ -20,6 +20,8 @@ from PIL import Image
 
 from patchvsr.io.writer import VideoWriter
 
+pytestmark = pytest.mark.slow  # every test drives a real demo server
+
 ENV = LIMITS
 
 

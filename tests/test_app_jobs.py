@@ -68,6 +68,7 @@ def test_models_default_to_mini_when_installed_wan_with_cuda_and_the_baselines()
     assert settings.output_dir == Path("/x")
 
 
+@pytest.mark.slow
 def test_the_mini_model_is_looked_for_where_the_loader_loads_it_from():
     from patchvsr import runtime
     from patchvsr.serve import config

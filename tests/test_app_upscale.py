@@ -24,6 +24,8 @@ from patchvsr.io.writer import VideoWriter
 from patchvsr.serve import jobs
 from patchvsr.serve.config import DemoSettings, mini_installed
 
+pytestmark = pytest.mark.slow  # every test drives a real demo server
+
 ENV = LIMITS
 
 

@@ -442,6 +442,7 @@ def test_the_command_line_goes_on_working_after_the_battery(tmp_path, capfd):
     same_picture(clip, tmp_path / "o.mp4")
 
 
+@pytest.mark.slow
 def test_a_refusal_is_one_line_and_exit_code_2_for_the_process_too(tmp_path):
     """The same refusal from `python -m patchvsr` in a process of its own: its whole stderr
     is one line, its exit status 2."""
@@ -475,6 +476,7 @@ def app(tmp_path_factory):
         demo.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(CASES))
 def test_web_app(name, app, tmp_path):
     url, outputs = app
@@ -513,6 +515,7 @@ def test_web_app(name, app, tmp_path):
     assert fetch(url)[0] == 200  # the server goes on
 
 
+@pytest.mark.slow
 def test_the_server_goes_on_working_after_the_battery(app, tmp_path):
     url, outputs = app
     clip = write_clip(tmp_path / "clip.mp4", frames=4)

@@ -87,6 +87,7 @@ def test_counted_flops_match_the_analytic_formula():
     assert counter.step((96, 160), 9, "paper")["evaluations"] > 1
 
 
+@pytest.mark.slow
 def test_real_configuration_at_4k_matches_the_known_full_frame_cost():
     """DESIGN: one 3840x2160x33 full-frame pass of the 1.3B base is about 1.6e16 FLOPs; with
     the adapter's branches it is somewhat more, and the paper's grid costs far less."""
@@ -157,3 +158,17 @@ def test_cpu_speed_refuses_a_before_folder_that_is_not_a_checkout(tmp_path, caps
     assert (
         capsys.readouterr().err.strip().endswith("is not a checkout of this project (no patchvsr/)")
     )
+
+
+@pytest.mark.parametrize("only", [[], ["--only", "seams"], ["--only", "cpu-speed"]])
+def test_an_installed_copy_without_the_example_clip_refuses_in_one_line(
+    only, tmp_path, monkeypatch, capsys
+):
+    """An installed package has no assets/: every form of the benchmark says so at once."""
+    import patchvsr.bench.clip
+
+    monkeypatch.setattr(patchvsr.bench.clip, "EXAMPLE", tmp_path / "site" / "dove_002.mp4")
+    assert main(["bench", "--quick", "--model", "tiny", *only]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "comes with a checkout of the repository" in err and "Traceback" not in err

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from patchvsr.bench.seams import (
     FIGURE,
     SCHEMES,
@@ -25,6 +27,7 @@ def test_all_seams_gathers_every_step_of_a_shifted_plan():
     assert len(xs) == 4 * len(seam_lines(plan)[1])  # four distinct layouts
 
 
+@pytest.mark.slow
 def test_compare_seams_scores_every_scheme_against_the_full_frame(tmp_path):
     figure = tmp_path / "seams.png"
     r = compare_seams("tiny", size=(40, 24), frames=1, steps=2, figure=figure, log=lambda m: None)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from app_server import serving, write_small_clip
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM = Path("/usr/bin/chromium")

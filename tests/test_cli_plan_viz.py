@@ -178,6 +178,7 @@ def test_viz_refuses_a_figure_path_it_cannot_write(capsys, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_usage_errors_from_the_real_command_line_are_one_line(tmp_path):
     cases = [
         ["plan", "--in-size", "960x540", "--scale", "4", "--size", "10x10"],
@@ -197,6 +198,7 @@ def test_usage_errors_from_the_real_command_line_are_one_line(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_reader_that_stops_early_ends_plan_quietly():
     # A plan of 16000x16000 in 256-pixel patches prints far more than a pipe holds, so the
     # writer is still printing when `head` stops reading.

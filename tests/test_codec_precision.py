@@ -48,6 +48,7 @@ def decode(vae, z) -> torch.Tensor:
         return LatentCodec(vae).decode(z).float()
 
 
+@pytest.mark.slow
 def test_bf16_decode_stays_within_the_stated_psnr_of_fp32(latent):
     vae, z = latent
     reference = decode(vae, z)

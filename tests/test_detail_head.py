@@ -145,6 +145,7 @@ def shipped_with_a_new_head(media_folder: Path, tmp_path: Path):
     return shipped, out
 
 
+@pytest.mark.slow
 def test_a_shipped_model_takes_a_new_head_for_fine_tuning(media, tmp_path):  # noqa: F811
     _, init = shipped_with_a_new_head(media, tmp_path)
     cfg = headed_config(media, run__init_weights=str(init))
@@ -152,6 +153,7 @@ def test_a_shipped_model_takes_a_new_head_for_fine_tuning(media, tmp_path):  # n
     assert "weights from" in (run / "train.log").read_text()
 
 
+@pytest.mark.slow
 def test_the_head_alone_is_the_first_stage(media, tmp_path):  # noqa: F811
     """`trainable = "detail"`: only the head trains, the transformer keeps the weights it was
     given but says nothing (its last layer at zero), so the exported model is the head's

@@ -122,6 +122,7 @@ def single(clip, tmp_path_factory) -> np.ndarray:
     return frames_of(out)
 
 
+@pytest.mark.slow
 def test_torchrun_2_gives_the_frames_of_one_process(clip, single, tmp_path):
     out = tmp_path / "frames"
     done = upscale_cli([str(clip), "-o", str(out), "--frames", *TINY], tmp_path, 2)
@@ -135,6 +136,7 @@ def test_torchrun_2_gives_the_frames_of_one_process(clip, single, tmp_path):
     assert max_difference(frames_of(out), single) <= 1
 
 
+@pytest.mark.slow
 def test_mini_model_patch_parallel_matches_one_process(clip, tmp_path):
     # 128-pixel patches: at mini's own 256 the 256x192 output would be one patch, nothing to split
     args = ["--frames", "--model", "mini", "--scale", "4", "--seed", "0", "--steps", "2"]
@@ -147,6 +149,7 @@ def test_mini_model_patch_parallel_matches_one_process(clip, tmp_path):
     assert max_difference(frames_of(two), frames_of(one)) <= 1
 
 
+@pytest.mark.slow
 def test_video_output_keeps_timestamps_and_audio(clip, tmp_path):
     out = tmp_path / "out.mp4"
     args = [str(clip), "-o", str(out), *TINY, "-q", "--parallel", "patches"]
@@ -158,6 +161,7 @@ def test_video_output_keeps_timestamps_and_audio(clip, tmp_path):
     assert not work_dir_for(out).exists()
 
 
+@pytest.mark.slow
 def test_bad_input_is_one_line_on_every_process(tmp_path):
     logs = tmp_path / "logs"
     missing = tmp_path / "missing.mp4"
@@ -201,6 +205,7 @@ raise SystemExit(main(sys.argv[2:]))
 """
 
 
+@pytest.mark.slow
 def test_a_killed_process_stops_the_job_and_resume_on_one_process_finishes_it(
     clip, single, tmp_path
 ):
@@ -275,6 +280,7 @@ dist.destroy_process_group()
 """
 
 
+@pytest.mark.slow
 def test_pipeline_inside_a_process_group_shares_its_patches(tmp_path):
     script = tmp_path / "pipe.py"
     script.write_text(PIPE_IN_GROUP)

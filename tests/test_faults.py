@@ -88,6 +88,7 @@ class Watcher:
             self.seen.append(content)
 
 
+@pytest.mark.slow
 def test_a_job_killed_inside_a_window_resumes_to_the_same_file(tmp_path, capsys):
     clip = write_clip(tmp_path / "clip.mp4", frames=10, size=(16, 16), audio=True)
     args = ["upscale", str(clip), "--model", "tiny", "--steps", "1", "--scale", "2"]
@@ -197,6 +198,7 @@ class Fault:
             _remount(self.folder, "rw")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("when", ["upscaling", "encoding"])
 @pytest.mark.parametrize("kind", ["full", "read-only"])
 @pytest.mark.parametrize("how", ["tmpfs", "simulated"])

@@ -53,6 +53,7 @@ def describe(result) -> str:
     return f"{result.id} ({'; '.join(result.steps)}): {result.failure()}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(SEEDS))
 def test_every_seed_is_read_whole(name, worker, tmp_path):
     """The starting points are valid: all their frames come out (the guard refuses none)."""
@@ -65,6 +66,7 @@ def test_every_seed_is_read_whole(name, worker, tmp_path):
     assert result.message == f"{frames} frames of {WIDTH}x{HEIGHT}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(SEEDS), ids=[f"{n}-x{CASES_PER_SEED}" for n in SEEDS])
 def test_fuzzed_files_end_in_frames_or_a_one_line_refusal(name, worker, tmp_path):
     cases = [Case(name, number) for number in range(CASES_PER_SEED)]
@@ -92,6 +94,7 @@ def test_cases_are_reproducible():
         assert mutated(case, SEEDS) == mutated(case, again)
 
 
+@pytest.mark.slow
 def test_the_runner_catches_a_hang_and_goes_on(tmp_path):
     """A reading that never returns (a named pipe nobody writes to: the reader waits on it
     without using CPU) is reported as a hang at the wall-clock bound, and a fresh worker
@@ -105,6 +108,7 @@ def test_the_runner_catches_a_hang_and_goes_on(tmp_path):
         assert run_file(slow, good, "good").outcome == "frames"
 
 
+@pytest.mark.slow
 def test_the_memory_budget_is_measured(worker, tmp_path):
     """The peak is real: decoding a 64x48 GIF takes more than 100 kB above the start."""
     path = tmp_path / "seed.gif"
@@ -114,6 +118,7 @@ def test_the_memory_budget_is_measured(worker, tmp_path):
     assert result.failure(budget=100_000).startswith("memory peaked")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", REGRESSION_FILES, ids=[p.name for p in REGRESSION_FILES])
 def test_files_the_fuzzer_found_are_read_or_refused_cleanly(path, worker):
     note = json.loads(path.with_name(path.name + ".json").read_text())

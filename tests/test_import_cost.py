@@ -8,6 +8,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -21,6 +23,7 @@ def run_python(code: str, cwd: Path) -> list[str]:
     return done.stdout.splitlines()
 
 
+@pytest.mark.slow
 def test_the_command_line_refuses_a_missing_input_without_loading_torch(tmp_path):
     out = run_python(
         """
@@ -36,6 +39,7 @@ def test_the_command_line_refuses_a_missing_input_without_loading_torch(tmp_path
     assert not (tmp_path / "x.mp4").exists()
 
 
+@pytest.mark.slow
 def test_job_validation_loads_no_torch_and_the_parallel_names_still_resolve(tmp_path):
     out = run_python(
         """

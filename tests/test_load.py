@@ -22,6 +22,8 @@ from app_server import fetch, free_port, upscale_args
 from conftest import REPO_ROOT, write_clip
 from gradio_client import Client, handle_file
 
+pytestmark = pytest.mark.slow  # a real demo server and eight clients
+
 CLIENTS = 8
 QUEUE = 4
 

@@ -32,7 +32,13 @@ def _predictor(pipe, t: float):
 
 
 @pytest.mark.parametrize(
-    ("frames", "size"), [(5, (48, 80)), (7, (37, 51)), (1, (32, 30)), (11, (50, 66))]
+    ("frames", "size"),
+    [
+        (5, (48, 80)),
+        (7, (37, 51)),
+        (1, (32, 30)),
+        pytest.param(11, (50, 66), marks=pytest.mark.slow),  # three windows: about 12 s of CPU
+    ],
 )
 def test_output_has_requested_size_and_frame_count(pipe, frames, size):
     out = pipe(_clip(frames), size=size, num_inference_steps=1, generator=_gen())
@@ -40,6 +46,7 @@ def test_output_has_requested_size_and_frame_count(pipe, frames, size):
     assert out.frames.dtype == np.uint8
 
 
+@pytest.mark.slow
 def test_same_seed_same_output_other_seed_differs(pipe):
     a = pipe(_clip(), scale=2, num_inference_steps=2, generator=_gen(1)).frames
     b = pipe(_clip(), scale=2, num_inference_steps=2, generator=_gen(1)).frames
@@ -86,6 +93,7 @@ def test_global_branch_runs_once_per_step(pipe):
     assert pipe.model.global_calls - before == steps
 
 
+@pytest.mark.slow
 def test_long_clip_is_processed_in_blended_windows(pipe):
     clip = _clip(20)
     before = pipe.model.global_calls

@@ -175,6 +175,7 @@ def test_the_spatial_factor_read_from_a_config_is_the_built_codecs(config):
     assert vae_spatial(config) == LatentCodec(vae).spatial
 
 
+@pytest.mark.slow
 def test_plan_reads_the_configs_without_importing_diffusers():
     script = (
         "import sys\n"

@@ -171,6 +171,7 @@ def app(tmp_path_factory):
         demo.close()
 
 
+@pytest.mark.slow
 def test_files_are_served_only_from_the_output_and_example_folders(app):
     url, root = app
     outputs, secret = root / "outputs", root / "secret.txt"
@@ -200,6 +201,7 @@ def test_files_are_served_only_from_the_output_and_example_folders(app):
             assert b"TOP SECRET" not in body and b"root:" not in body
 
 
+@pytest.mark.slow
 def test_the_api_takes_only_uploaded_files_as_inputs(app):
     """A client that names a server path instead of uploading a file gets an error, never
     the file."""
@@ -235,6 +237,7 @@ def _post_upload(url: str, size: int) -> tuple[int, bytes]:
         return err.code, err.read()
 
 
+@pytest.mark.slow
 def test_uploads_over_the_limit_are_refused(app, tmp_path):
     url, _ = app
     status, body = _post_upload(url, 80_000)  # the limit is 50 kB (PATCHVSR_MAX_UPLOAD_MB)

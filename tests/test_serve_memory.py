@@ -13,6 +13,8 @@ import pytest
 
 from patchvsr.serve.background import ARENAS
 
+pytestmark = pytest.mark.slow  # jobs in a child process
+
 ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = textwrap.dedent("""

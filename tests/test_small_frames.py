@@ -65,6 +65,7 @@ def run_cases(folder: Path) -> tuple[subprocess.CompletedProcess, dict]:
     return done, {tuple(r["case"]): r.get("outcome") for r in lines}
 
 
+@pytest.mark.slow
 def test_tiny_frames_are_written_or_refused_on_one_line_never_a_crash(tmp_path):
     done, outcomes = run_cases(tmp_path)
     died_on = [case for case, outcome in outcomes.items() if outcome is None]

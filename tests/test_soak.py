@@ -4,7 +4,7 @@ leaves anything behind.
 A short soak (`extras/soak.py`): `python app.py` in a process of its own, 30 jobs through
 `gradio_client` over loopback with the tiny model, mixing good clips and images, bad inputs
 (an error page, a truncated MP4, an MPEG-TS bomb) and jobs cancelled while they run, with a
-job-folder max age of 10 s. `scripts/soak.py` runs the long one for the README's figures (memory after
+job-folder max age of 10 s. `scripts/soak.py` runs the long one for the figures in docs/reliability.md (memory after
 job 50 and job 300). About 2.5 minutes on two cores: marked slow.
 """
 
@@ -14,6 +14,8 @@ import pytest
 from conftest import SUMMARY
 
 from extras.soak import soak
+
+pytestmark = pytest.mark.slow  # a real demo server for thirty jobs
 
 JOBS = 30
 MAX_AGE = 10.0

@@ -23,6 +23,7 @@ def test_clip_noise_is_one_field_held_over_the_frames():
     assert not torch.equal(clip_noise(shape, torch.Generator().manual_seed(4)), a)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not mini_installed(), reason="the mini model is not installed")
 def test_mini_keeps_a_still_picture_still_across_windows():
     """7 identical frames, in mini's windows of 4: with fresh noise per frame the added detail

@@ -22,6 +22,8 @@ from patchvsr.train.media import load_sources
 from patchvsr.train.model import build_pipeline, trainable_parameters
 from patchvsr.train.step import flow_loss
 
+pytestmark = pytest.mark.slow  # every test launches training processes
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY_WAN = ROOT / "configs" / "tiny-wan.toml"
 

@@ -89,6 +89,7 @@ def test_image_and_frame_folder_inputs(tmp_path):
     assert Image.open(tmp_path / "big.png").size == (64, 48)
 
 
+@pytest.mark.slow
 def test_scheme_reaches_the_model_and_a_bad_one_is_one_line(make_clip, tmp_path, capsys):
     clip = make_clip(frames=3, size=(40, 24), audio=False)
     frames = {}
@@ -314,6 +315,7 @@ def onepiece_x2(shared_data, tmp_path_factory) -> tuple[Path, Path]:
     return src, out
 
 
+@pytest.mark.slow
 def test_real_clip_keeps_audio_fps_and_frame_count(onepiece_x2):
     src, out = onepiece_x2
     a, b = probe(src), probe(out)
@@ -325,6 +327,7 @@ def test_real_clip_keeps_audio_fps_and_frame_count(onepiece_x2):
     assert audio_duration(out) == pytest.approx(audio_duration(src), abs=1e-3)
 
 
+@pytest.mark.slow
 def test_real_odd_sized_clip_comes_out_at_exactly_the_requested_size(shared_data, tmp_path):
     src = shared_data / "dove_demo" / "002.mp4"
     assert (probe(src).width, probe(src).height) == (318, 180)
@@ -336,6 +339,7 @@ def test_real_odd_sized_clip_comes_out_at_exactly_the_requested_size(shared_data
         assert info.fps == 16.0
 
 
+@pytest.mark.slow
 def test_real_clip_killed_halfway_resumes_to_the_same_file(onepiece_x2, tmp_path):
     src, reference = onepiece_x2
     out = tmp_path / "x2.mp4"

@@ -285,6 +285,7 @@ def test_save_figure_writes_atomically(tmp_path, plan):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.png"]
 
 
+@pytest.mark.slow
 def test_figures_never_touch_pyplot():
     code = (
         "import sys; import numpy as np; from patchvsr import viz; "

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from patchvsr.bench.child import PACKAGE_ROOT, child_env
+from patchvsr.errors import PatchVSRError
 from patchvsr.io.probe import probe
 from patchvsr.io.reader import read_frames
 from patchvsr.io.writer import VideoWriter
@@ -27,11 +28,24 @@ from patchvsr.video.upscalers import lanczos_resize
 EXAMPLE = PACKAGE_ROOT / "assets" / "examples" / "dove_002.mp4"
 
 
+def example_clip() -> Path:
+    """The bundled example clip. It comes with a checkout of the repository (`assets/`), not
+    with the installed package, so the benchmark refuses at once, in one line, without one."""
+    if not EXAMPLE.is_file():
+        raise PatchVSRError(
+            "the benchmark runs on the example clip assets/examples/dove_002.mp4, which comes "
+            f"with a checkout of the repository, not with the installed package ({EXAMPLE} is "
+            "missing): run `python -m patchvsr bench` from a checkout"
+        )
+    return EXAMPLE
+
+
 def make_clip(path: Path, width: int, height: int, seconds: float) -> dict:
     """Write the first `seconds` of the example clip at `width` x `height`; describe it."""
-    info = probe(EXAMPLE)
+    example = example_clip()
+    info = probe(example)
     count = max(1, min(info.num_frames, round(seconds * info.fps)))
-    frames = lanczos_resize(read_frames(EXAMPLE, count=count), (height, width))
+    frames = lanczos_resize(read_frames(example, count=count), (height, width))
     with VideoWriter(path, width, height, rate=info.rate) as writer:
         for frame in frames:
             writer.write(frame)

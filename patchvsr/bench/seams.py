@@ -22,11 +22,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from patchvsr.bench.clip import EXAMPLE, example_clip
 from patchvsr.method.grid import PatchPlan, step_plans
 from patchvsr.metrics import seam_lines, seam_score
 
 SCHEMES = ("tiles", "paper", "shifted")
-FIGURE = Path(__file__).resolve().parents[2] / "assets" / "figures" / "seams.png"
+# Beside the example clip, in the checkout's assets/ (the benchmark needs a checkout).
+FIGURE = EXAMPLE.parents[1] / "figures" / "seams.png"
 
 
 def all_seams(plan: PatchPlan, steps: int) -> tuple[list[int], list[int]]:
@@ -52,14 +54,13 @@ def compare_seams(
 ) -> dict:
     """Every scheme at `steps` steps and `patch` pixels (None: the model's own) and the whole
     frame, scored at the base and the shifted seams; the figure goes to `figure`."""
-    from patchvsr.bench.clip import EXAMPLE
     from patchvsr.io.reader import read_frames
     from patchvsr.runtime import load_pipeline
     from patchvsr.video.upscalers import lanczos_resize
 
     pipe = load_pipeline(model, "cpu")
     width, height = size
-    clip = lanczos_resize(read_frames(EXAMPLE, count=frames), (height, width))
+    clip = lanczos_resize(read_frames(example_clip(), count=frames), (height, width))
     outputs, plans, seconds = {}, {}, {}
     for name in ("full-frame", *SCHEMES):
         log(f"seams: {model}, {steps} steps, {name} ...")

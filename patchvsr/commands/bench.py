@@ -82,8 +82,10 @@ PARTS = {"seams": _seams, "cpu-speed": _cpu_speed}
 
 
 def run(args: argparse.Namespace) -> int:
+    from patchvsr.bench.clip import example_clip
     from patchvsr.bench.report import format_report
 
+    example_clip()  # every run needs it: refuse before minutes of other sections
     if args.only:
         result, text = PARTS[args.only](args, lambda msg: print(msg, file=sys.stderr, flush=True))
         print(json.dumps(result, indent=2, default=str) if args.json else text)

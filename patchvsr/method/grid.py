@@ -285,7 +285,7 @@ def _shifted_spans(length: int, patch: int, align: int, fraction: float) -> list
 def default_scheme(steps: int) -> str:
     """The scheme a run of `steps` denoising steps uses unless told otherwise. From two steps
     on, the shifted grid: measured on PatchVSR-mini at 4 steps it leaves no more seam than the
-    paper's grid (README, Performance) at a third of the evaluations. At one step it would be
+    paper's grid (docs/performance.md) at a third of the evaluations. At one step it would be
     plain tiling, so one-step runs keep the paper's seam patches. A model may name its own
     (`default_scheme` in its config, see `PatchVSRPipeline.scheme_for`)."""
     return "shifted" if steps >= 2 else "paper"

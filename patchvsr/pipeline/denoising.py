@@ -59,7 +59,7 @@ class PatchDenoisingMixin:
         fusion and the scheduler stay in the pipeline's dtype. On a CPU with native bf16
         (AVX512-BF16, AMX) a linear layer of mini's size runs 2.8x faster and its detail head
         2.7x, but attention and element-wise ops gain nothing; mini's held-out Y-PSNR moves by
-        less than 0.002 dB (README, Performance)."""
+        less than 0.002 dB (docs/performance.md)."""
         self.bf16_matmuls = enabled
 
     @contextlib.contextmanager
@@ -174,7 +174,7 @@ class PatchDenoisingMixin:
         base = z_lr
         if self.residual:
             # The head's convolutions run in the model's precision too: bf16 moves the held-out
-            # Y-PSNR by under 0.01 dB (README, Performance); the sum stays in the canvas dtype.
+            # Y-PSNR by under 0.01 dB (docs/performance.md); the sum stays in the canvas dtype.
             with self.model_precision():
                 base = self.residual_base(z_lr)
         start = torch.zeros_like(z_lr) if self.residual else z_lr

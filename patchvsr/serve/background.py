@@ -46,7 +46,7 @@ def share_heaps(arenas: int = ARENAS) -> None:
     job sat in heaps the next one did not use, and the server crept up: 696 to 738 MB from
     the 20th to the 100th job of a soak, though Python objects, tensors and the memory in use
     stayed flat (glibc counted the growth as free blocks in its heaps). With two heaps it
-    stays flat (see the README). glibc fixes its limit when the ninth heap is made, so this
+    stays flat (see docs/reliability.md). glibc fixes its limit when the ninth heap is made, so this
     runs when the server imports this module, before it starts its threads; a no-op
     elsewhere than glibc."""
     if _LIBC is not None:

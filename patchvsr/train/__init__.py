@@ -9,6 +9,8 @@ step.py        one step's rectified-flow loss, through the pipeline's own method
 checkpoint.py  checkpoints (safetensors + JSON), written atomically
 report.py      the loss curve and sample comparisons
 loop.py        `train(config)`: the whole run, on one process or many (accelerate)
+state.py       the run's state from step to step (what its checkpoint holds) and its clock
+processes.py   the run's processes: the Accelerator, and their weights checked alike
 """
 
 from patchvsr.train.config import TrainConfig, load_config

@@ -31,16 +31,12 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator, DataLoaderConfiguration
-from accelerate.state import AcceleratorState
 from safetensors.torch import load_file
 
 from patchvsr.errors import PatchVSRError
-from patchvsr.runtime import resolve_device
 from patchvsr.train.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from patchvsr.train.config import TrainConfig
 from patchvsr.train.data import DataSettings, batch_loader, scenes_per_step
@@ -54,10 +50,11 @@ from patchvsr.train.model import (
     silence_transformer,
     trainable_parameters,
 )
+from patchvsr.train.processes import Log, check_in_step, make_accelerator, single_process_note
 from patchvsr.train.report import plot_losses, sample_comparison
+from patchvsr.train.state import Clock, RunState
 from patchvsr.train.step import TrainStep
 
-Log = Callable[[str], None]
 # With a time budget, the pace is timed from this step of a run on (the first steps are
 # slower) and sets the cosine schedule's horizon.
 _HORIZON_PROBE = 10
@@ -149,64 +146,6 @@ def _printer(log_file: Path | None, echo: Log | None) -> Log:
     return log
 
 
-def make_accelerator(cfg: TrainConfig, device: str | None) -> Accelerator:
-    """The run's Accelerator: processes and devices from `accelerate launch` (or one process
-    when run plainly), precision from the config (bf16 on CUDA by default)."""
-    wanted = device or cfg.run.device
-    if wanted == "cuda":
-        resolve_device("cuda")  # a clear error when there is none
-    cuda = wanted != "cpu" and torch.cuda.is_available()
-    precision = cfg.run.mixed_precision
-    if precision == "auto":
-        precision = "bf16" if cuda else "no"
-    # Accelerate keeps one process-wide state; a new run in the same process (a notebook,
-    # the tests) may want another precision, so start from a clean state.
-    AcceleratorState._reset_state(reset_partial_state=True)
-    return Accelerator(
-        # Without CUDA, processes (under any launcher) run on the CPU and talk over gloo.
-        cpu=not cuda,
-        mixed_precision=precision,
-        gradient_accumulation_steps=cfg.optim.gradient_accumulation,
-        # Each step's batch is split between the processes, not multiplied by their number.
-        dataloader_config=DataLoaderConfiguration(split_batches=True),
-    )
-
-
-def single_process_note(accelerator: Accelerator) -> str | None:
-    """`accelerate launch --cpu --num_processes N` starts N processes only through MPI (an
-    mpirun hostfile); without it, it starts one and gives no sign. Say so, and how to get N."""
-    asked = (
-        os.environ.get("ACCELERATE_USE_CPU", "").lower() == "true" and "MASTER_ADDR" in os.environ
-    )
-    if accelerator.num_processes == 1 and asked and "WORLD_SIZE" not in os.environ:
-        return (
-            "accelerate launch --cpu started one process (it starts several only through MPI); "
-            "for N processes on CPUs (gloo) use: accelerate launch --multi_gpu --num_processes N"
-        )
-    return None
-
-
-def weights_fingerprint(params: dict[str, torch.nn.Parameter]) -> torch.Tensor:
-    """(2,) float64: the sum and the sum of squares of every trainable weight."""
-    total = torch.zeros(2, dtype=torch.float64, device=next(iter(params.values())).device)
-    for p in params.values():
-        v = p.detach().double()
-        total += torch.stack([v.sum(), (v * v).sum()])
-    return total
-
-
-def check_in_step(
-    accelerator: Accelerator, params: dict[str, torch.nn.Parameter], log: Log
-) -> None:
-    """Every process must hold the same weights (DDP keeps them so); say so, or stop."""
-    if accelerator.num_processes == 1:
-        return
-    prints = accelerator.gather(weights_fingerprint(params)[None])  # (N, 2)
-    if not bool((prints == prints[0]).all()):
-        raise PatchVSRError("the training processes hold different weights: they have diverged")
-    log(f"the {accelerator.num_processes} processes hold identical weights")
-
-
 def train(
     cfg: TrainConfig,
     *,
@@ -224,20 +163,11 @@ def train(
     if time_budget is not None:
         cfg.run.time_budget = time_budget
     run_dir = Path(out) if out is not None else cfg.run_dir()
-    if has_checkpoint(run_dir) and not resume:
-        raise PatchVSRError(f"{run_dir} already holds a run: pass --resume, or choose --out")
-    if resume and not has_checkpoint(run_dir):
-        raise PatchVSRError(f"nothing to resume: {run_dir} holds no checkpoint")
+    _check_run_folder(run_dir, resume)
 
     accelerator = make_accelerator(cfg, device)
     main = accelerator.is_main_process
-    processes = accelerator.num_processes
-    per_step = scenes_per_step(data_settings(cfg))
-    if per_step % processes:
-        raise PatchVSRError(
-            f"a step's {per_step} scenes (optim.batch_size / data.patches_per_scene) do not "
-            f"split evenly over {processes} processes"
-        )
+    _check_scenes_split(cfg, accelerator.num_processes)
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
@@ -252,41 +182,28 @@ def train(
     holdout = []
     if cfg.run.holdout and main:
         holdout = load_sources(cfg.run.holdout, cfg.data.max_video_frames)
-    settings = data_settings(cfg)
 
     # 2. Model, optimizer, EMA, state: the same on every process (seeded; the same files)
-    seed = cfg.run.seed
     with accelerator.main_process_first():  # the main process fills the prompt cache first
-        pipe = build_pipeline(cfg.model, seed, dev.type).to(dev)
+        pipe = build_pipeline(cfg.model, cfg.run.seed, dev.type).to(dev)
     params = trainable_parameters(pipe, cfg.model.trainable)
     set_train_mode(pipe, True, cfg.optim.gradient_checkpointing)
     optimizer = make_optimizer(cfg, params)
     ema = EMA(params, cfg.optim.ema_decay)
-    state = {"step": 0, "losses": [], "seed": seed, "horizon": cfg.run.max_steps, "fixed": False}
-    if cfg.run.init_weights:
-        init_weights(pipe, params, ema, cfg.run.init_weights, trainable=not resume)
-        log(f"weights from {cfg.run.init_weights}")
-    if cfg.model.trainable == "detail":
-        silence_transformer(pipe)
-    if resume:
-        state = load_checkpoint(run_dir, params, ema.shadow, optimizer)
-        if state["seed"] != seed:
-            raise PatchVSRError(
-                f"the run was started with seed {state['seed']}, config says {seed}"
-            )
-        if state.get("fixed") is False:
-            state["horizon"] = cfg.run.max_steps
-        if not state.pop("optimizer_restored"):
-            log("the checkpoint holds no optimizer moments: AdamW starts them afresh")
-    step = start_step = state["step"]
+    state = _start_state(cfg, resume, run_dir, pipe, params, ema, optimizer, log)
+    start_step = state.step
     for group in optimizer.param_groups:
         group["lr"] = group["initial_lr"] = cfg.optim.lr
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda i: learning_rate(cfg, start_step + i, state["horizon"]) / cfg.optim.lr
+        optimizer, lambda i: learning_rate(cfg, start_step + i, state.horizon) / cfg.optim.lr
     )
-    accumulate = cfg.optim.gradient_accumulation
     loader = batch_loader(
-        sources, settings, seed, step * accumulate, _workers(cfg, dev), dev.type == "cuda"
+        sources,
+        data_settings(cfg),
+        cfg.run.seed,
+        start_step * cfg.optim.gradient_accumulation,
+        _workers(cfg, dev),
+        dev.type == "cuda",
     )
     model, optimizer, loader, schedule = accelerator.prepare(
         TrainStep(pipe, cfg.optim, head_only=cfg.model.trainable == "detail"),
@@ -300,85 +217,53 @@ def train(
     n_params = sum(p.numel() for p in params.values())
     log(
         f"run {cfg.run.name}: {n_params / 1e6:.2f}M trainable parameters, {len(sources)} sources, "
-        f"{processes} process(es) on {dev}, precision {accelerator.mixed_precision}, "
-        f"from step {step}"
+        f"{accelerator.num_processes} process(es) on {dev}, "
+        f"precision {accelerator.mixed_precision}, from step {start_step}"
     )
 
     # 3. The loop
-    t0 = time.monotonic()
+    clock = Clock()
     budget = cfg.run.time_budget
     data = iter(loader)
-    window_start, waited, t_probe = time.monotonic(), 0.0, t0
     saved = None  # the step of the last checkpoint written by this run
-    while step < cfg.run.max_steps:
+    while state.step < cfg.run.max_steps:
         # The main process's clock decides, and every process stops at the same step.
-        if budget and main and time.monotonic() - t0 >= budget:
+        if budget and main and clock.elapsed() >= budget:
             accelerator.set_trigger()
         if budget and accelerator.check_trigger():
-            log(f"time budget of {budget:.0f} s reached at step {step}")
+            log(f"time budget of {budget:.0f} s reached at step {state.step}")
             break
-        total = torch.zeros((), device=dev)
-        for _ in range(accumulate):
-            t_data = time.monotonic()
-            batch = next(data)
-            waited += time.monotonic() - t_data
-            with accelerator.accumulate(model):
-                loss = model(batch)
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and cfg.optim.grad_clip > 0:
-                    accelerator.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-                optimizer.step()
-                schedule.step()
-                optimizer.zero_grad(set_to_none=True)
-            total += loss.detach().float() / accumulate
-        ema.update(params, step)
+        loss = _optimizer_step(accelerator, model, optimizer, schedule, data, cfg, clock)
+        ema.update(params, state.step)
         # The logged loss is the step's: the mean over micro-batches and processes.
-        state["losses"].append(float(accelerator.reduce(total, "mean")))
-        step += 1
-        state["step"] = step
+        state.losses.append(float(accelerator.reduce(loss, "mean")))
+        state.step += 1
 
-        done_here = step - start_step
+        done_here = state.step - start_step
         if done_here == _HORIZON_PROBE:
-            t_probe = time.monotonic()  # timing starts after the first (slower) steps
+            clock.probe = time.monotonic()  # timing starts after the first (slower) steps
         if (
             budget
             and done_here > _HORIZON_PROBE
-            and (step % cfg.run.log_every == 0 or done_here == 2 * _HORIZON_PROBE)
+            and (state.step % cfg.run.log_every == 0 or done_here == 2 * _HORIZON_PROBE)
         ):
-            # Where the time budget will end the run, from the pace since the probe began;
-            # re-estimated as the pace settles (prefetched batches first, then steady state).
-            # The main process's estimate is every process's.
-            pace = (time.monotonic() - t_probe) / (done_here - _HORIZON_PROBE)
-            fits = int((budget - (time.monotonic() - t0)) / pace)
-            horizon = torch.tensor(min(cfg.run.max_steps, step + max(0, fits)), device=dev)
-            horizon = int(accelerator.reduce(horizon * int(main), "sum"))
-            if not state["fixed"]:
-                what = "run" if cfg.optim.schedule == "constant" else "learning-rate schedule"
-                log(f"{pace:.3f} s/step: the {what} ends near step {horizon}")
-            state["horizon"], state["fixed"] = horizon, True
-        if step % cfg.run.log_every == 0:
-            recent = state["losses"][-cfg.run.log_every :]
-            pace = (time.monotonic() - window_start) / cfg.run.log_every
-            log(
-                f"step {step:6d}  loss {sum(recent) / len(recent):.5f}  "
-                f"lr {optimizer.param_groups[0]['lr']:.2e}  {pace:.3f} s/step "
-                f"(waiting for data {waited / cfg.run.log_every:.3f})"
-            )
-            window_start, waited = time.monotonic(), 0.0
-        if step % cfg.run.checkpoint_every == 0:
+            _estimate_horizon(accelerator, cfg, state, clock, done_here, log)
+        if state.step % cfg.run.log_every == 0:
+            _log_progress(cfg, state, optimizer, clock, log)
+        if state.step % cfg.run.checkpoint_every == 0:
             _save(accelerator, run_dir, params, ema, optimizer, state, log)
-            saved = step
-        if cfg.run.sample_every and step % cfg.run.sample_every == 0 and holdout:
+            saved = state.step
+        if cfg.run.sample_every and state.step % cfg.run.sample_every == 0 and holdout:
             _samples(pipe, params, ema, holdout, cfg, run_dir, log)
-    log(f"trained {step - start_step} steps in {time.monotonic() - t0:.0f} s")
+    log(f"trained {state.step - start_step} steps in {clock.elapsed():.0f} s")
     if dev.type == "cuda":
         log(f"peak memory {torch.cuda.max_memory_allocated(dev) / 2**30:.1f} GiB")
 
     # 4. Save (unless this step just was), draw, export (the main process)
-    if saved != step:
+    if saved != state.step:
         _save(accelerator, run_dir, params, ema, optimizer, state, log)
     if main:
-        plot_losses(state["losses"], run_dir / "loss.png", f"{cfg.run.name}: rectified-flow loss")
+        plot_losses(state.losses, run_dir / "loss.png", f"{cfg.run.name}: rectified-flow loss")
     if holdout:
         _samples(pipe, params, ema, holdout, cfg, run_dir, log)
     if export and main:
@@ -391,12 +276,93 @@ def train(
     return run_dir
 
 
-def _save(accelerator, run_dir, params, ema, optimizer, state, log: Log) -> None:
+def _check_run_folder(run_dir: Path, resume: bool) -> None:
+    if has_checkpoint(run_dir) and not resume:
+        raise PatchVSRError(f"{run_dir} already holds a run: pass --resume, or choose --out")
+    if resume and not has_checkpoint(run_dir):
+        raise PatchVSRError(f"nothing to resume: {run_dir} holds no checkpoint")
+
+
+def _check_scenes_split(cfg: TrainConfig, processes: int) -> None:
+    per_step = scenes_per_step(data_settings(cfg))
+    if per_step % processes:
+        raise PatchVSRError(
+            f"a step's {per_step} scenes (optim.batch_size / data.patches_per_scene) do not "
+            f"split evenly over {processes} processes"
+        )
+
+
+def _start_state(cfg: TrainConfig, resume, run_dir, pipe, params, ema, optimizer, log) -> RunState:
+    """Initial weights (`run.init_weights`), then on resuming the checkpoint's weights, EMA,
+    optimizer moments and state; a fresh run starts at step 0."""
+    state = RunState(step=0, seed=cfg.run.seed, horizon=cfg.run.max_steps)
+    if cfg.run.init_weights:
+        init_weights(pipe, params, ema, cfg.run.init_weights, trainable=not resume)
+        log(f"weights from {cfg.run.init_weights}")
+    if cfg.model.trainable == "detail":
+        silence_transformer(pipe)
+    if resume:
+        saved = load_checkpoint(run_dir, params, ema.shadow, optimizer)
+        state = RunState.from_checkpoint(saved, cfg)
+        if not saved["optimizer_restored"]:
+            log("the checkpoint holds no optimizer moments: AdamW starts them afresh")
+    return state
+
+
+def _optimizer_step(accelerator, model, optimizer, schedule, data, cfg, clock) -> torch.Tensor:
+    """One step of `optim.gradient_accumulation` micro-batches; the loss is their mean."""
+    accumulate = cfg.optim.gradient_accumulation
+    total = torch.zeros((), device=accelerator.device)
+    for _ in range(accumulate):
+        t_data = time.monotonic()
+        batch = next(data)
+        clock.waited += time.monotonic() - t_data
+        with accelerator.accumulate(model):
+            loss = model(batch)
+            accelerator.backward(loss)
+            if accelerator.sync_gradients and cfg.optim.grad_clip > 0:
+                accelerator.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+        total += loss.detach().float() / accumulate
+    return total
+
+
+def _estimate_horizon(accelerator, cfg, state: RunState, clock: Clock, done_here, log) -> None:
+    """Where the time budget will end the run, from the pace since the probe began;
+    re-estimated as the pace settles (prefetched batches first, then steady state). The main
+    process's estimate is every process's."""
+    pace = (time.monotonic() - clock.probe) / (done_here - _HORIZON_PROBE)
+    fits = int((cfg.run.time_budget - clock.elapsed()) / pace)
+    horizon = torch.tensor(
+        min(cfg.run.max_steps, state.step + max(0, fits)), device=accelerator.device
+    )
+    horizon = int(accelerator.reduce(horizon * int(accelerator.is_main_process), "sum"))
+    if not state.fixed:
+        what = "run" if cfg.optim.schedule == "constant" else "learning-rate schedule"
+        log(f"{pace:.3f} s/step: the {what} ends near step {horizon}")
+    state.horizon, state.fixed = horizon, True
+
+
+def _log_progress(cfg, state: RunState, optimizer, clock: Clock, log: Log) -> None:
+    every = cfg.run.log_every
+    recent = state.losses[-every:]
+    pace = (time.monotonic() - clock.window) / every
+    log(
+        f"step {state.step:6d}  loss {sum(recent) / len(recent):.5f}  "
+        f"lr {optimizer.param_groups[0]['lr']:.2e}  {pace:.3f} s/step "
+        f"(waiting for data {clock.waited / every:.3f})"
+    )
+    clock.new_window()
+
+
+def _save(accelerator, run_dir, params, ema, optimizer, state: RunState, log: Log) -> None:
     """One checkpoint, written by the main process once every process has checked in."""
     check_in_step(accelerator, params, log)
     if accelerator.is_main_process:
-        save_checkpoint(run_dir, params, ema.shadow, optimizer, state)
-        log(f"checkpoint of step {state['step']} saved")
+        save_checkpoint(run_dir, params, ema.shadow, optimizer, state.to_json())
+        log(f"checkpoint of step {state.step} saved")
     accelerator.wait_for_everyone()
 
 

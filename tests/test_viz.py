@@ -157,7 +157,7 @@ def test_location_encoding_gets_the_same_boxes_and_scale_in_viz_and_pipeline(mon
     is x4 on both axes and would not tell the two axes apart.)"""
     import torch
 
-    from patchvsr.pipeline import pipeline_patchvsr as pipeline
+    from patchvsr.pipeline import denoising as pipeline
     from patchvsr.pipeline.builders import build_tiny
 
     in_hw, out_hw = (40, 62), (141, 250)

@@ -5,6 +5,8 @@
 - `location`: the location conditioning (ROI mask and box/scale encoding);
 - `context`: the global view and the local condition of a patch;
 - `compare`: images side by side with zoomed crops;
+- `seams`: the shifted grid's steps, and differences around the seams;
+- `loss`: a training loss curve beside a reference level;
 - `figure` (the figure object and how it is written) and `draw` (styles and drawing pieces
   every family shares).
 
@@ -40,6 +42,8 @@ from patchvsr.viz.figure import (
 )
 from patchvsr.viz.grid import grid_figure
 from patchvsr.viz.location import location_figure, location_inputs
+from patchvsr.viz.loss import loss_figure
+from patchvsr.viz.seams import seam_difference_figure, shifted_steps_figure
 from patchvsr.viz.weights import ownership, weights_figure
 
 
@@ -81,11 +85,14 @@ __all__ = [
     "grid_figure",
     "location_figure",
     "location_inputs",
+    "loss_figure",
     "new_figure",
     "ownership",
     "patch_condition",
     "patch_role",
     "resize_rgb",
     "save_figure",
+    "seam_difference_figure",
+    "shifted_steps_figure",
     "weights_figure",
 ]

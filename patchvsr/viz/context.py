@@ -93,6 +93,6 @@ def context_figure(
         fontsize=10,
     )
     for ax in axes:
-        ax.tick_params(labelsize=7)
+        ax.tick_params(labelsize=8)
     fig.suptitle(f"What the model sees for patch {describe_patch(plan, index)}", fontsize=11)
     return fig

@@ -55,7 +55,7 @@ def grid_figure(
                 (patch.y0 + patch.y1) / 2,
                 str(i),
                 color=style["color"],
-                fontsize=7 if len(plan.patches) > 40 else 9,
+                fontsize=8 if len(plan.patches) > 40 else 9,
                 ha="center",
                 va="center",
                 path_effects=TEXT_HALO,

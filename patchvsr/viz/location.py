@@ -60,7 +60,7 @@ def location_figure(
 
     mask = location.roi_mask(box, gh, gw)
     ax_m.imshow(mask, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    ax_m.tick_params(labelsize=7)
+    ax_m.tick_params(labelsize=8)
     ax_m.set_title(
         f"ROI mask of patch #{index} on the global view's grid\n({gw}x{gh}, white = inside the patch)",
         fontsize=10,
@@ -100,11 +100,11 @@ def location_figure(
     )
     ax_s.set_xlim(0, W)
     ax_s.set_ylim(H, 0)
-    ax_s.tick_params(labelsize=7)
-    ax_s.legend(fontsize=7, loc="lower right", framealpha=0.85)
+    ax_s.tick_params(labelsize=8)
+    ax_s.legend(fontsize=8, loc="lower right", framealpha=0.85)
     fig.colorbar(image, ax=ax_s, shrink=0.85, label="cosine similarity")
     ax_s.set_title(
-        f"Encoding similarity to patch #{index}\n(a box of its size centred at each point, scale x{scale:g})",
+        f"Encoding similarity to patch #{index}\n(a box of its size centred at each point, scale x{scale:.3g})",
         fontsize=10,
     )
 
@@ -112,17 +112,20 @@ def location_figure(
     encoding = (
         location.location_encoding([box], scale, num_freqs).numpy()[0].reshape(5, 2 * num_freqs)
     )
-    ax_e.imshow(encoding, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto", interpolation="nearest")
+    shown = ax_e.imshow(
+        encoding, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto", interpolation="nearest"
+    )
+    fig.colorbar(shown, ax=ax_e, shrink=0.85, label="value")
     ax_e.axvline(num_freqs - 0.5, color="black", linewidth=1.5)
     ax_e.set_yticks(
         range(5),
         [f"{n} = {v:.3f}" for n, v in zip(values, [*box, np.log2(scale) / 4], strict=True)],
-        fontsize=7,
+        fontsize=8,
     )
     ax_e.set_xticks(
         range(2 * num_freqs),
         [f"{f}{k}" for f in ("sin", "cos") for k in range(num_freqs)],
-        fontsize=6,
+        fontsize=8,
         rotation=90,
     )
     ax_e.set_title(
@@ -136,10 +139,10 @@ def location_figure(
     ax_a.axhline(index, color=HIGHLIGHT, linewidth=2.5, path_effects=HALO)
     for v in range(1, 5):
         ax_a.axvline(v * 2 * num_freqs - 0.5, color="black", linewidth=0.8)
-    ax_a.set_xticks([(v + 0.5) * 2 * num_freqs - 0.5 for v in range(5)], values, fontsize=7)
+    ax_a.set_xticks([(v + 0.5) * 2 * num_freqs - 0.5 for v in range(5)], values, fontsize=8)
     ax_a.set_ylabel("patch index", fontsize=8)
-    ax_a.tick_params(labelsize=7)
-    fig.colorbar(image, ax=ax_a, shrink=0.85)
+    ax_a.tick_params(labelsize=8)
+    fig.colorbar(image, ax=ax_a, shrink=0.85, label="value")
     ax_a.set_title(
         f"Encodings of all {len(plan.patches)} patches (row #{index} marked)", fontsize=10
     )

@@ -96,12 +96,12 @@ def weights_figure(
     ax_o.imshow(shaded.clip(0, 1), extent=(0, W, H, 0), interpolation="nearest")
     ax_o.set_xlim(0, W)
     ax_o.set_ylim(H, 0)
-    ax_o.tick_params(labelsize=7)
+    ax_o.tick_params(labelsize=8)
     outline(ax_o, patch, HIGHLIGHT, lw=2.0)
     roles = sorted({patch_role(plan, p) for p in plan.patches}, key=list(STYLES).index)
     ax_o.legend(
         handles=[LegendSwatch(color=STYLES[r]["plot"], label=STYLES[r]["label"]) for r in roles],
-        fontsize=7,
+        fontsize=8,
         loc="lower right",
         framealpha=0.85,
     )
@@ -159,7 +159,7 @@ def _plot_profile(
     ax.set_ylim(-0.03, 1.12)
     ax.set_xlabel(f"{'y' if vertical else 'x'} (output pixels)", fontsize=8)
     ax.set_ylabel("weight", fontsize=8)
-    ax.tick_params(labelsize=7)
+    ax.tick_params(labelsize=8)
     ax.grid(alpha=0.3)
     handles, labels = ax.get_legend_handles_labels()
     # Many patches cross a wide frame; list the nearest few and the sum, not a wall of labels.
@@ -168,7 +168,7 @@ def _plot_profile(
     ax.legend(
         [handles[k] for k in keep],
         [labels[k] for k in keep],
-        fontsize=7,
+        fontsize=8,
         loc="upper left",
         bbox_to_anchor=(1.0, 1.0),
     )

@@ -10,7 +10,8 @@ then stores it with its outputs and, in its metadata, a hash of its code cells
 (`code_hash`): `tests/test_notebooks.py` fails when a code cell changed after the outputs were
 stored. A notebook is stored only when it is clean: no cell raised, nothing was written to
 stderr (warnings), and no output names a path of this machine (the repository or a temporary
-folder). Execution timestamps are left out, so a refresh that changes nothing changes no file.
+folder). Execution timestamps are left out, so a refresh that changes nothing changes no file,
+and large pictures are stored with a 256-colour palette to keep each notebook small.
 
 `--fast` sets PATCHVSR_NOTEBOOK_FAST=1 (smaller clips, fewer steps, as the test suite runs
 them) and writes executed copies to `--out` (default build/notebooks/) instead: fast outputs
@@ -22,7 +23,9 @@ notebooks/README.md).
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
+import io
 import json
 import os
 import sys
@@ -33,10 +36,12 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
 HASH_KEY = "code_hash"  # in the notebook's metadata, under "patchvsr"
+SHRINK_ABOVE = 40_000  # bytes: larger PNGs are stored with a 256-colour palette
 
 
 def notebooks(names: list[str] | None = None) -> list[Path]:
@@ -89,6 +94,31 @@ def clean(nb: nbformat.NotebookNode) -> None:
     nb.metadata.pop("widgets", None)
 
 
+def shrink_png(data: str) -> str:
+    """A base64 PNG re-encoded with an adaptive 256-colour palette (no dithering, which would
+    cost bytes on flat figure backgrounds), when that is smaller: frames and heat maps in
+    full colour take 2-3 times the bytes, and a notebook should stay small enough to read
+    online."""
+    raw = base64.b64decode(data)
+    if len(raw) <= SHRINK_ABOVE:
+        return data
+    with Image.open(io.BytesIO(raw)) as image:
+        palette = image.convert("RGB").quantize(
+            256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
+        )
+    out = io.BytesIO()
+    palette.save(out, "PNG", optimize=True)
+    return base64.b64encode(out.getvalue()).decode() if out.tell() < len(raw) else data
+
+
+def shrink_pictures(nb: nbformat.NotebookNode) -> None:
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "image/png" in data:
+                data["image/png"] = shrink_png(data["image/png"])
+
+
 def execute(path: Path, timeout: int) -> tuple[nbformat.NotebookNode, str | None]:
     """Run a notebook in a fresh kernel started in notebooks/; the error text if a cell raised."""
     nb = nbformat.read(path, as_version=4)
@@ -133,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         nb, error = execute(path, args.timeout)
         clean(nb)
+        shrink_pictures(nb)
         found = [error] if error else problems(nb)
         seconds = time.perf_counter() - started
         if args.fast:

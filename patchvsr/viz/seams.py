@@ -100,8 +100,8 @@ def seam_difference_figure(
         ax.set_title(f"{name}\nmean {diff.mean():.2f} levels", fontsize=10)
         ax.tick_params(labelsize=8)
     bar = fig.colorbar(shown, ax=list(axes), shrink=0.85)
-    per = f", mean of {block}x{block} blocks" if block > 1 else ""
-    bar.set_label(f"|difference| of luma, levels of 255{per}", fontsize=9)
+    per = f", {block}x{block} block means" if block > 1 else ""
+    bar.set_label(f"|luma difference|\n(levels of 255{per})", fontsize=9)
     bar.ax.tick_params(labelsize=8)
     fig.suptitle(
         title or "Difference from the reference; dashed: the base patches' seams", fontsize=11

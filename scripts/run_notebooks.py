@@ -35,7 +35,7 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
+from nbclient.exceptions import CellExecutionError, CellTimeoutError
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -130,8 +130,8 @@ def execute(path: Path, timeout: int) -> tuple[nbformat.NotebookNode, str | None
     )
     try:
         client.execute()
-    except CellExecutionError as err:
-        return nb, str(err)
+    except (CellExecutionError, CellTimeoutError) as err:
+        return nb, str(err).splitlines()[0] if isinstance(err, CellTimeoutError) else str(err)
     return nb, None
 
 

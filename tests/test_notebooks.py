@@ -99,13 +99,14 @@ def test_stored_outputs_are_current(path):
 
 
 def test_an_edited_code_cell_makes_the_outputs_stale(tmp_path):
-    nb = _read(NOTEBOOKS[0])
+    path = NOTEBOOK_DIR / "03_model.ipynb"  # the smallest stored notebook
+    nb = _read(path)
     assert stored_output_problems(nb) == []
     edited = copy.deepcopy(nb)
     cell = next(c for c in edited.cells if c.cell_type == "code")
     cell.source += "\nprint('an edit')"
-    nbformat.write(edited, tmp_path / NOTEBOOKS[0].name)
-    assert stored_output_problems(_read(tmp_path / NOTEBOOKS[0].name)) == [
+    nbformat.write(edited, tmp_path / path.name)
+    assert stored_output_problems(_read(tmp_path / path.name)) == [
         "code cells changed since the outputs were stored"
     ]
     # a markdown edit needs no refresh: its text is not output

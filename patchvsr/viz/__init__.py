@@ -7,6 +7,8 @@
 - `compare`: images side by side with zoomed crops;
 - `live`: a figure redrawn for another patch without redrawing the rest (the demo's
   Explore), from the `*_parts` functions of the families above;
+- `seams`: the shifted grid's steps, and differences around the seams;
+- `loss`: a training loss curve beside a reference level;
 - `figure` (the figure object and how it is written) and `draw` (styles and drawing pieces
   every family shares).
 
@@ -95,12 +97,15 @@ __all__ = [
     "location_figure",
     "location_inputs",
     "location_parts",
+    "loss_figure",
     "new_figure",
     "ownership",
     "patch_condition",
     "patch_role",
     "resize_rgb",
     "save_figure",
+    "seam_difference_figure",
+    "shifted_steps_figure",
     "weights_figure",
     "weights_parts",
 ]

@@ -77,7 +77,7 @@ def context_parts(
     axes[2].set_ylim(local_h - 0.5, -0.5)
     for ax in axes:
         ax.set_aspect("equal")
-        ax.tick_params(labelsize=7)
+        ax.tick_params(labelsize=8)
 
     def dynamic(index: int) -> list:
         patch = plan.patches[check_index(plan, index)]

@@ -94,7 +94,7 @@ def draw_frame(ax, frame: np.ndarray | None, height: int, width: int, gray: bool
         ax.imshow(frame, extent=(0, width, height, 0), interpolation="bilinear")
     ax.set_xlim(0, width)
     ax.set_ylim(height, 0)
-    ax.tick_params(labelsize=7)
+    ax.tick_params(labelsize=8)
 
 
 def outline(ax, patch: Patch, color: str, ls="-", lw: float = 1.6, inset: float = 0.0):

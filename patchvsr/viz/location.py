@@ -79,7 +79,7 @@ def location_parts(
     ax_m, ax_s = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
     ax_e, ax_a = fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])
 
-    ax_m.tick_params(labelsize=7)
+    ax_m.tick_params(labelsize=8)
     ax_m.set_xlim(-0.5, gw - 0.5)
     ax_m.set_ylim(gh - 0.5, -0.5)
     ax_m.set_aspect("equal")
@@ -116,13 +116,13 @@ def location_parts(
     ax_s.legend(
         [*handles, Line2D([], [], markersize=12, **star)],
         ["patch centres", "selected patch"],
-        fontsize=7,
+        fontsize=8,
         loc="lower right",
         framealpha=0.85,
     )
     ax_s.set_xlim(0, W)
     ax_s.set_ylim(H, 0)
-    ax_s.tick_params(labelsize=7)
+    ax_s.tick_params(labelsize=8)
     fig.colorbar(
         ScalarMappable(Normalize(low, 1), "magma"),
         ax=ax_s,
@@ -132,13 +132,15 @@ def location_parts(
     )
 
     values = ["y0", "x0", "y1", "x1", "log2(scale)/4"]
+    # The encoding's values are sines and cosines: one fixed range, so its bar is static.
+    fig.colorbar(ScalarMappable(Normalize(-1, 1), "RdBu_r"), ax=ax_e, shrink=0.85, label="value")
     ax_e.set_xticks(
         range(2 * num_freqs),
         [f"{f}{k}" for f in ("sin", "cos") for k in range(num_freqs)],
-        fontsize=6,
+        fontsize=8,
         rotation=90,
     )
-    ax_e.set_yticks(range(5), values, fontsize=7)
+    ax_e.set_yticks(range(5), values, fontsize=8)
     ax_e.set_xlim(-0.5, 2 * num_freqs - 0.5)
     ax_e.set_ylim(4.5, -0.5)
 
@@ -148,9 +150,9 @@ def location_parts(
     )
     for v in range(1, 5):
         ax_a.axvline(v * 2 * num_freqs - 0.5, color="black", linewidth=0.8)
-    ax_a.set_xticks([(v + 0.5) * 2 * num_freqs - 0.5 for v in range(5)], values, fontsize=7)
+    ax_a.set_xticks([(v + 0.5) * 2 * num_freqs - 0.5 for v in range(5)], values, fontsize=8)
     ax_a.set_ylabel("patch index", fontsize=8)
-    ax_a.tick_params(labelsize=7)
+    ax_a.tick_params(labelsize=8)
     fig.colorbar(image, ax=ax_a, shrink=0.85)
 
     def dynamic(index: int) -> list:
@@ -189,7 +191,7 @@ def location_parts(
         artists.append(
             ax_s.set_title(
                 f"Encoding similarity to patch #{index}\n"
-                f"(a box of its size centred at each point, scale x{scale:g})",
+                f"(a box of its size centred at each point, scale x{scale:.3g})",
                 fontsize=10,
             )
         )

@@ -96,11 +96,11 @@ def weights_parts(
     ax_o.imshow(shaded.clip(0, 1), extent=(0, W, H, 0), interpolation="nearest")
     ax_o.set_xlim(0, W)
     ax_o.set_ylim(H, 0)
-    ax_o.tick_params(labelsize=7)
+    ax_o.tick_params(labelsize=8)
     roles = sorted({patch_role(plan, p) for p in plan.patches}, key=list(STYLES).index)
     ax_o.legend(
         handles=[LegendSwatch(color=STYLES[r]["plot"], label=STYLES[r]["label"]) for r in roles],
-        fontsize=7,
+        fontsize=8,
         loc="lower right",
         framealpha=0.85,
     )
@@ -147,13 +147,13 @@ def _profile_axes(ax, plan: PatchPlan) -> None:
         for r in roles
     ]
     handles.append(Line2D([], [], color="#c00000", ls="--", lw=1.2, label="sum of all weights"))
-    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     # One axis for rows and columns alike, so that it is drawn once for every patch.
     ax.set_xlim(0, max(plan.height, plan.width))
     ax.set_xlabel("position along the line (output pixels)", fontsize=8)
     ax.set_ylim(-0.03, 1.12)
     ax.set_ylabel("weight", fontsize=8)
-    ax.tick_params(labelsize=7)
+    ax.tick_params(labelsize=8)
     ax.grid(alpha=0.3)
 
 

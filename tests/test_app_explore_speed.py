@@ -30,6 +30,8 @@ from patchvsr.serve import explore as core
 from patchvsr.serve.config import Limits
 from patchvsr.serve.explore import FIGURES
 
+pytestmark = pytest.mark.slow  # a real server on a loopback port
+
 CLICK_SECONDS = 0.3
 EXPLORE_SECONDS = 1.0
 TRIES = 5

@@ -66,7 +66,15 @@ def wants_batch(inputs: list[str], output: str, as_frames: bool = False) -> bool
         return True
     src = Path(inputs[0])
     if src.is_dir() and not is_frame_folder(src):
-        return True
+        # A folder of neither frames nor videos is one bad clip: its own error says why.
+        try:
+            return any(
+                p.is_file() and p.suffix.lower() in VIDEO_EXTS
+                for p in src.iterdir()
+                if not p.name.startswith(".")
+            )
+        except OSError:
+            return False
     return not as_frames and (output.endswith(("/", os.sep)) or Path(output).is_dir())
 
 

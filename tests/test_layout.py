@@ -110,7 +110,7 @@ def test_the_location_encoding_gets_one_scale_for_a_non_square_resize(monkeypatc
     pipe = build_tiny()
     seen = {}
 
-    def spy(latents, cond, timestep, boxes, context, scale):
+    def spy(latents, cond, timestep, boxes, context, scale, prompt_embeds=None):
         seen.update(boxes=boxes, scale=scale)
         raise _Seen  # one batch is enough
 

@@ -129,7 +129,7 @@ def test_time_budget_stops_cleanly_and_exports_a_loadable_model(media, tmp_path)
     pipe = PatchVSRPipeline.from_pretrained(run / "pipeline")
     assert (pipe.config.default_steps, pipe.config.default_strength) == (2, 0.5)
     clip = np.asarray(Image.open(media / "texture1.png"))[None, :32, :48]
-    out = pipe(clip, scale=2, num_inference_steps=1, generator=torch.Generator().manual_seed(0))
+    out = pipe(clip, scale=2, num_inference_steps=2, generator=torch.Generator().manual_seed(0))
     assert out.frames.shape == (1, 64, 96, 3)
 
 
@@ -169,9 +169,9 @@ def test_training_feeds_the_model_what_inference_feeds_it(media):
     seen = []
     original_predict, original_global = pipe.predict_patches, pipe.model.encode_global
 
-    def spy_predict(latents, cond, timestep, boxes, context, scale):
+    def spy_predict(latents, cond, timestep, boxes, context, scale, prompt_embeds=None):
         seen.append(("patches", cond.detach().clone(), boxes.clone(), float(scale)))
-        return original_predict(latents, cond, timestep, boxes, context, scale)
+        return original_predict(latents, cond, timestep, boxes, context, scale, prompt_embeds)
 
     def spy_global(glob, timestep, text):
         seen.append(("global", glob.detach().clone()))

@@ -51,6 +51,8 @@ from patchvsr.viz.figure import (
 from patchvsr.viz.grid import grid_figure, grid_parts
 from patchvsr.viz.live import Dynamic, LiveFigure
 from patchvsr.viz.location import location_figure, location_inputs, location_parts
+from patchvsr.viz.loss import loss_figure
+from patchvsr.viz.seams import seam_difference_figure, shifted_steps_figure
 from patchvsr.viz.weights import ownership, weights_figure, weights_parts
 
 

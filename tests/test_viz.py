@@ -189,7 +189,7 @@ def test_location_encoding_gets_the_same_boxes_and_scale_in_viz_and_pipeline(mon
     assert len(given) == len(plan.patches)
     # The figure shows the scale of `location_inputs`.
     fig = viz.location_figure(plan, 0, in_size=in_hw, out_size=out_hw)
-    assert any(f"scale x{scale:g}" in ax.get_title() for ax in fig.axes)
+    assert any(f"scale x{scale:.3g}" in ax.get_title() for ax in fig.axes)  # rounded
 
 
 def test_context_figure_shows_frame_global_view_and_patch(frame, plan):

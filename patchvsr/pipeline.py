@@ -30,6 +30,7 @@ from patchvsr import fusion, loading, parallel
 from patchvsr.codec import LatentCodec
 from patchvsr.colorfix import colour_fix
 from patchvsr.context import global_view
+from patchvsr.denoise_level import check_denoise, estimate_denoise
 from patchvsr.errors import PatchVSRError
 from patchvsr.frames import as_video, pad_video, upscale_bicubic, video_to_frames
 from patchvsr.grid import PatchPlan, default_scheme
@@ -242,10 +243,16 @@ class PatchVSRPipeline(DiffusionPipeline):
         s_aug = self.adapter.config.cond_noise_timestep / 1000.0
         return (1.0 - s_aug) * z_lr + s_aug * noise
 
-    def residual_base(self, z_lr: torch.Tensor) -> torch.Tensor:
+    def residual_base(self, z_lr: torch.Tensor, denoise=None) -> torch.Tensor:
         """What a residual model's prediction is added to: `z_lr`, sharpened by the adapter's
-        detail head when it has one (`PatchVSRAdapter.base_latent`)."""
-        return z_lr if self.adapter is None else self.adapter.base_latent(z_lr)
+        detail head when it has one (`PatchVSRAdapter.base_latent`), at the `denoise` level."""
+        return z_lr if self.adapter is None else self.adapter.base_latent(z_lr, denoise)
+
+    @property
+    def has_denoise(self) -> bool:
+        """Whether the model takes a `denoise` level (a detail head with levels); others
+        ignore it."""
+        return self.adapter is not None and self.adapter.has_denoise
 
     def predict_patches(
         self,
@@ -308,7 +315,7 @@ class PatchVSRPipeline(DiffusionPipeline):
             # The head's convolutions run in the model's precision too: bf16 moves the held-out
             # Y-PSNR by under 0.01 dB (README, Performance); the sum stays in the canvas dtype.
             with self.model_precision():
-                base = self.residual_base(z_lr)
+                base = self.residual_base(z_lr, run.denoise)
         # N evenly spaced noise levels from 1 down to 1/N, then 0 (as the Wan and Flux pipelines
         # do): the scheduler's default ends at 1/1000, wasting the last step on no noise.
         steps = run.num_inference_steps
@@ -397,6 +404,7 @@ class PatchVSRPipeline(DiffusionPipeline):
         colour_correction: str = "wavelet",
         full_frame: bool = False,
         progress: Progress | None = None,
+        denoise: float | None = None,
     ) -> PatchVSROutput:
         """Upscale `video` ((F, H, W, 3) uint8, or (1, 3, F, H, W) in [-1, 1]) by `scale` or
         to `size` (H, W).
@@ -406,7 +414,10 @@ class PatchVSRPipeline(DiffusionPipeline):
         noised low-resolution latent and run only the last `strength` of the steps.
         `full_frame` runs the model once on the whole canvas instead of patch by patch (the
         baseline the paper improves on; same model, for comparisons). `scheme` and
-        `patch_size` None take the model's own (`scheme_for`, `geometry.default_patch`)."""
+        `patch_size` None take the model's own (`scheme_for`, `geometry.default_patch`).
+        `denoise` in [0, 1] is how strongly a model with a denoise-aware detail head cleans
+        noise, grain and codec blocks (0: the most faithful detail); None estimates it from
+        the clip (`patchvsr.denoise_level`). Models without one ignore it."""
         # 1. Check inputs
         steps = self.config.default_steps if num_inference_steps is None else num_inference_steps
         strength = self.config.default_strength if strength is None else strength
@@ -420,7 +431,10 @@ class PatchVSRPipeline(DiffusionPipeline):
             raise PatchVSRError(f"output_type must be np, pt or latent, got {output_type!r}")
         if (scale is None) == (size is None):
             raise PatchVSRError("give exactly one of scale and size")
+        denoise = check_denoise(denoise)
         lr = as_video(video).to(self.device)
+        if denoise is None and self.has_denoise:
+            denoise = estimate_denoise(lr)  # once for the whole clip: no level flicker
         num_frames = lr.shape[2]
         out_hw = output_size(tuple(lr.shape[3:]), scale, size)
         scheme = self.scheme_for(scheme, steps, strength)
@@ -433,6 +447,7 @@ class PatchVSRPipeline(DiffusionPipeline):
             colour_correction,
             batch_size or self.auto_batch_size(plan),
             generator,
+            denoise,
         )
 
         # 2. Temporal windows: each is denoised on its own and cross-faded into the result

@@ -112,7 +112,9 @@ class LanczosUpscaler(_Baseline):
 
 class PatchVSRUpscaler(Upscaler):
     """A loaded pipeline behind the `Upscaler` interface. None for `steps`, `strength`,
-    `patch_size` and `scheme` means the model's own."""
+    `patch_size` and `scheme` means the model's own; `denoise` None is "auto": estimated once,
+    from the first window this upscaler is given, and kept for the rest of the clip (a level
+    that changed from window to window would flicker)."""
 
     def __init__(
         self,
@@ -124,8 +126,12 @@ class PatchVSRUpscaler(Upscaler):
         colour: bool = True,
         batch_size: int | None = None,
         scheme: str | None = None,
+        denoise: float | None = None,
     ) -> None:
+        from patchvsr.denoise_level import check_denoise
+
         self.pipe, self.name = pipe, name
+        self.denoise = check_denoise(denoise)
         self.steps, self.strength, self.patch_size = steps, strength, patch_size
         self.scheme = scheme
         self.colour = "wavelet" if colour else "none"
@@ -138,6 +144,11 @@ class PatchVSRUpscaler(Upscaler):
     ) -> np.ndarray:
         import torch
 
+        if self.denoise is None and getattr(self.pipe, "has_denoise", False):
+            from patchvsr.denoise_level import estimate_denoise
+            from patchvsr.frames import frames_to_video
+
+            self.denoise = estimate_denoise(frames_to_video(frames))
         out = self.pipe(
             frames,
             size=out_hw,
@@ -149,6 +160,7 @@ class PatchVSRUpscaler(Upscaler):
             colour_correction=self.colour,
             batch_size=self.batch_size,
             progress=progress,
+            denoise=self.denoise,
         )
         return out.frames
 
@@ -163,6 +175,7 @@ def get_upscaler(
     batch_size: int | None = None,
     adapter: str | None = None,
     scheme: str | None = None,
+    denoise: float | None = None,
 ) -> Upscaler:
     """The upscaler called `name`: a baseline, or a model loaded by `patchvsr.runtime`.
 
@@ -175,7 +188,9 @@ def get_upscaler(
     pipe = load_pipeline(name, device=device, adapter=adapter)
     if patch_size is not None:
         pipe.plan_for((patch_size, patch_size), patch_size)  # the model's alignment rule
-    return PatchVSRUpscaler(pipe, name, steps, strength, patch_size, colour, batch_size, scheme)
+    return PatchVSRUpscaler(
+        pipe, name, steps, strength, patch_size, colour, batch_size, scheme, denoise
+    )
 
 
 __all__ = [

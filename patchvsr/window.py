@@ -24,6 +24,7 @@ class DenoiseSettings:
     colour_correction: str = "wavelet"
     batch_size: int = 1  # patches per model call
     generator: torch.Generator | None = None
+    denoise: float | None = None  # the detail head's denoise level, resolved (not "auto")
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """`python -m patchvsr upscale IN -o OUT`: upscale a video, a folder of frames or an image.
 
     python -m patchvsr upscale IN -o OUT [--scale K | --size WxH] [--model NAME]
-        [--steps N] [--strength S] [--patch P] [--scheme paper|sliding|tiles|shifted]
+        [--steps N] [--strength S] [--denoise S|auto] [--patch P]
+        [--scheme paper|sliding|tiles|shifted]
         [--seed S] [--device auto|cpu|cuda]
         [--batch-size B] [--no-colour-fix] [--compare CMP.mp4] [--resume]
         [--crf 18] [--codec libx264] [--frames] [--max-output-pixels N]
@@ -28,7 +29,7 @@ from patchvsr.io.writer import DEFAULT_CODEC, DEFAULT_CRF
 from patchvsr.jobs import DEFAULT_MAX_OUTPUT_PIXELS, UpscaleJob, run_job, validate_job
 from patchvsr.parallel.runner import MODES as PARALLEL_MODES
 from patchvsr.parallel.runner import announce, follow, leading
-from patchvsr.request import DEFAULT_SCALE, Request, parse_size
+from patchvsr.request import DEFAULT_SCALE, Request, parse_denoise, parse_size
 from patchvsr.upscalers import BASELINES, get_upscaler
 
 
@@ -57,6 +58,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="share of the step schedule to run, 0..1 (1: from pure noise); a model without "
         "adapter weights (training-free) defaults to the share that starts at noise level "
         "sigma 0.3, and says both",
+    )
+    p.add_argument(
+        "--denoise",
+        default="auto",
+        metavar="S|auto",
+        help="how strongly mini cleans noise, film grain and codec blocks, 0..1 (0: the most "
+        "faithful detail, for clean sources; 1: the cleanest); auto (default) reads it off "
+        "the input. Models without the control ignore it",
     )
     p.add_argument(
         "--patch",
@@ -160,11 +169,13 @@ def _run(args: argparse.Namespace, group: parallel.Group | None) -> int:
         scheme=args.scheme,
         steps=args.steps,
         strength=args.strength,
+        denoise=parse_denoise(args.denoise),
     )
     # Everything that changes the result; the work folder's manifest records it for --resume.
     options = {
         "steps": request.steps,
         "strength": request.strength,
+        "denoise": request.denoise,
         "patch_size": request.patch_size,
         "scheme": request.scheme,
         "colour": args.colour,

@@ -44,7 +44,8 @@ JOB_PREFIX = "job-"
 @dataclass(frozen=True)
 class DemoRequest:
     """One upscaling request. `size` is an explicit output (height, width) and wins over
-    `scale`; `steps`/`strength` of None (or 0) mean the model's own defaults; `crop` is the
+    `scale`; `steps`/`strength` of None (or 0) mean the model's own defaults; `denoise` in
+    [0, 1] is mini's denoise level, None "auto" (estimated from the clip); `crop` is the
     region (normalised box) to show zoomed, by default the most detailed one, and
     `crop_label` what it is ("patch #3 ...")."""
 
@@ -56,6 +57,7 @@ class DemoRequest:
     size: tuple[int, int] | None = None
     steps: int | None = None
     strength: float | None = None
+    denoise: float | None = None
     seed: int = 0
     colour: bool = True
     crop: Box | None = None
@@ -108,6 +110,7 @@ def check_request(request: DemoRequest, limits: Limits, name: str | None = None)
         size=request.size,
         steps=request.steps,
         strength=request.strength,
+        denoise=request.denoise,
     )
     limits.check_output(sizes.out_hw)
     limits.check_frames(request.frames)
@@ -161,12 +164,18 @@ def _pipeline(name: str):
     return load_pipeline(name)
 
 
-def make_upscaler(name: str, steps: int | None, strength: float | None, colour: bool) -> Upscaler:
+def make_upscaler(
+    name: str,
+    steps: int | None,
+    strength: float | None,
+    colour: bool,
+    denoise: float | None = None,
+) -> Upscaler:
     """A baseline, or a PatchVSR model (loaded once and kept) with these options; None for
-    `steps` and `strength` means the model's own."""
+    `steps` and `strength` means the model's own, None for `denoise` "auto"."""
     if name in BASELINES:
         return get_upscaler(name)
-    return PatchVSRUpscaler(_pipeline(name), name, steps, strength, colour=colour)
+    return PatchVSRUpscaler(_pipeline(name), name, steps, strength, colour=colour, denoise=denoise)
 
 
 # --- the job ---------------------------------------------------------------------------------
@@ -238,7 +247,9 @@ def _run(checked: CheckedRequest, folder: Path, report: Report) -> DemoResult:
 
     report(0.0, f"loading {request.model}")
     sizes = checked.sizes
-    upscaler = make_upscaler(request.model, sizes.steps, sizes.strength, request.colour)
+    upscaler = make_upscaler(
+        request.model, sizes.steps, sizes.strength, request.colour, sizes.denoise
+    )
     job = UpscaleJob(
         input=source,
         output=output,

@@ -14,6 +14,8 @@
   sharpening them.
 - `"realistic2"`: Real-ESRGAN's second-order chain (blur, resize, noise, JPEG, twice), ending
   in H.264, MPEG-4 or JPEG.
+- `"graded"`: the second-order chain with film grain and a video codec at a drawn level, which
+  a detail head with levels is told (`patchvsr.train.graded`).
 
 Every function takes a `numpy.random.Generator`, so a clip's degradation is a pure function of
 the seed (training is reproducible, and resuming continues the same data).
@@ -35,7 +37,7 @@ from PIL import Image
 
 from patchvsr.frames import frames_to_video, video_to_frames
 
-KINDS = ("bilinear", "bicubic", "realistic", "codec", "realistic2")
+KINDS = ("bilinear", "bicubic", "realistic", "codec", "realistic2", "graded")
 _RESIZE_MODES = ("area", "bilinear", "bicubic")
 
 
@@ -296,7 +298,21 @@ def degrade(clip: torch.Tensor, scale: int, kind: str, rng: np.random.Generator)
         return codec(clip, scale, rng)
     if kind == "realistic2":
         return realistic2(clip, scale, rng)
+    if kind == "graded":
+        return degrade_with_level(clip, scale, kind, rng)[0]
     raise ValueError(f"unknown degradation {kind!r}; choose from {', '.join(KINDS)}")
+
+
+def degrade_with_level(
+    clip: torch.Tensor, scale: int, kind: str, rng: np.random.Generator
+) -> tuple[torch.Tensor, float]:
+    """The LR clip and its degradation level in [0, 1] (`patchvsr.train.graded`): the drawn
+    level of a "graded" clip, a fixed one for the other kinds (0 for clean downscales)."""
+    from patchvsr.train.graded import KIND_LEVELS, graded  # graded builds on this module
+
+    if kind == "graded":
+        return graded(clip, scale, rng)
+    return degrade(clip, scale, kind, rng), KIND_LEVELS[kind]
 
 
 def pick(weights: Mapping[str, float], rng: np.random.Generator) -> str:

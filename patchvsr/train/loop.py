@@ -266,7 +266,7 @@ def train(
     if cfg.run.init_weights:
         init_weights(pipe, params, ema, cfg.run.init_weights, trainable=not resume)
         log(f"weights from {cfg.run.init_weights}")
-    if cfg.model.trainable == "detail":
+    if cfg.model.trainable == "detail" and not cfg.model.keep_transformer:
         silence_transformer(pipe)
     if resume:
         state = load_checkpoint(run_dir, params, ema.shadow, optimizer)

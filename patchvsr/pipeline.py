@@ -340,6 +340,7 @@ class PatchVSRPipeline(DiffusionPipeline):
             timesteps=self.scheduler.timesteps[first:],
             residual=residual,
             batch_size=run.batch_size,
+            pitch=self.adapter.detail.pitch if residual and self.adapter.detail else 0,
         )
 
     def step_patches(self, plan_latent: PatchPlan) -> list[int]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from patchvsr.grid import PatchPlan
+from patchvsr.models.detail import remove_video_pitch_pattern
 from patchvsr.step_layout import StepLayouts
 
 
@@ -44,10 +45,19 @@ class Window:
     timesteps: torch.Tensor  # the steps still to run
     residual: bool  # the model predicts the residual over `base`
     batch_size: int
+    # A residual's pattern of this period is removed (a detail head's `pitch`; 0: none)
+    pitch: int = 0
 
     def result(self) -> torch.Tensor:
-        """The canvas as the model's output latent: with the base added for a residual model."""
-        return self.latents + self.base if self.residual else self.latents
+        """The canvas as the model's output latent: with the base added for a residual model,
+        its residual without a pattern at the codec's pitch where the model asks for that
+        (`patchvsr.models.detail.remove_pitch_pattern`; the head's share already has none)."""
+        if not self.residual:
+            return self.latents
+        residual = self.latents
+        if self.pitch:
+            residual = remove_video_pitch_pattern(residual, self.pitch)
+        return residual + self.base
 
     def layout(self, step: int) -> tuple[PatchPlan, list[torch.Tensor]]:
         """The plan (latent cells) and weights of step `step`, counted from the first step

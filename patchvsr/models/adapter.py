@@ -54,7 +54,9 @@ class PatchVSRAdapter(ModelMixin, ConfigMixin):
     noise through to its output, which predicting a velocity at high noise requires.
 
     `detail_channels` (0: none) and `detail_blocks` size the detail head (`base_latent`);
-    `detail_levels` gives it a denoise level input (`patchvsr.models.detail`)."""
+    `detail_levels` gives it a denoise level input, `detail_pitch` (the codec's space-to-depth
+    factor; 0: off) removes any pattern of that period from its correction
+    (`patchvsr.models.detail`)."""
 
     _supports_gradient_checkpointing = True
 
@@ -77,6 +79,7 @@ class PatchVSRAdapter(ModelMixin, ConfigMixin):
         detail_channels: int = 0,
         detail_blocks: int = 2,
         detail_levels: bool = False,
+        detail_pitch: int = 0,
     ) -> None:
         super().__init__()
         if prediction_type not in ("velocity", "sample"):
@@ -120,7 +123,11 @@ class PatchVSRAdapter(ModelMixin, ConfigMixin):
         self.detail = None
         if detail_channels:
             self.detail = DetailHead(
-                latent_channels, detail_channels, detail_blocks, levels=detail_levels
+                latent_channels,
+                detail_channels,
+                detail_blocks,
+                levels=detail_levels,
+                pitch=detail_pitch,
             )
         self.gradient_checkpointing = False
 

@@ -17,6 +17,12 @@ item's degradation level as that input (`patchvsr.train.degrade.graded`), so at 
 faithful head for clean sources and at 1 it removes heavy noise, grain and codec blocks. The
 modulation is `level * mlp(level)` with the MLP's last layer at zero: at level 0, and in a new
 head at any level, the features pass unchanged.
+
+A head with a `pitch` (the codec's space-to-depth factor k, mini's fourth generation) removes
+from its correction the part that repeats every k output pixels (`remove_pitch_pattern`). Its
+convolutions see a cell's k x k pixels as separate channels and may treat them unevenly: on
+flat, noisy areas the third generation's head left a faint texture at that pitch, with 100x
+the spectral peak of bicubic's there (`patchvsr.flat_pattern`).
 """
 
 from __future__ import annotations
@@ -66,9 +72,52 @@ def _modulate(x: torch.Tensor, film: torch.Tensor | None, frames: int) -> torch.
     return x * (1.0 + scale) + shift
 
 
+# Cells (latent pixels) over which a pitch pattern is measured: a notch at the frequencies
+# j / k of about 1 / (k * 9) cycles per pixel, so real detail near them is barely touched.
+PATTERN_CELLS = 9
+
+
+def remove_pitch_pattern(correction: torch.Tensor, pitch: int) -> torch.Tensor:
+    """(N, C, h, w) latent correction of a space-to-depth codec (channel c * k^2 + dy * k + dx,
+    `F.pixel_unshuffle`'s order) without its local pattern of period k.
+
+    In each 9x9-cell neighbourhood, each sub-pixel position's mean is taken. A smooth
+    correction makes these means differ only by its slope, which the neighbouring cells' means
+    give (a pattern repeats, so it has none); what is left after the mean and that slope is the
+    pattern, and is taken out. Detail at other frequencies averages away in the means and
+    stays."""
+    n, c, h, w = correction.shape
+    local = F.avg_pool2d(
+        correction.float(), PATTERN_CELLS, 1, PATTERN_CELLS // 2, count_include_pad=False
+    ).view(n, c // pitch**2, pitch, pitch, h, w)
+    mean = local.mean((2, 3))  # (n, colours, h, w)
+    padded = F.pad(mean, (1, 1, 1, 1), mode="replicate")
+    gx = (padded[..., 1:-1, 2:] - padded[..., 1:-1, :-2]) / (2 * pitch)  # per output pixel
+    gy = (padded[..., 2:, 1:-1] - padded[..., :-2, 1:-1]) / (2 * pitch)
+    r = torch.arange(pitch, dtype=local.dtype, device=local.device) - (pitch - 1) / 2
+    v, u = r.view(pitch, 1, 1, 1), r.view(1, pitch, 1, 1)  # dy and dx, centred
+    smooth = mean[:, :, None, None] + u * gx[:, :, None, None] + v * gy[:, :, None, None]
+    return correction - (local - smooth).view(n, c, h, w).to(correction.dtype)
+
+
+def remove_video_pitch_pattern(latents: torch.Tensor, pitch: int) -> torch.Tensor:
+    """`remove_pitch_pattern` on each frame of (B, C, f, h, w) latents."""
+    return unfold_frames(remove_pitch_pattern(fold_frames(latents), pitch), latents.shape[0])
+
+
 class DetailHead(nn.Module):
-    def __init__(self, latent_channels: int, channels: int, blocks: int, levels: bool = False):
+    def __init__(
+        self,
+        latent_channels: int,
+        channels: int,
+        blocks: int,
+        levels: bool = False,
+        pitch: int = 0,
+    ) -> None:
         super().__init__()
+        if pitch and latent_channels % (pitch * pitch):
+            raise ValueError(f"{latent_channels} latent channels are not cells of {pitch}x{pitch}")
+        self.pitch = pitch
         self.head = nn.Conv2d(latent_channels, channels, 3, padding=1)
         self.body = nn.Sequential(*(_ResBlock(channels) for _ in range(blocks)))
         self.tail = nn.Conv2d(channels, latent_channels, 3, padding=1)
@@ -93,4 +142,6 @@ class DetailHead(nn.Module):
         for block, film in zip(self.body, films[1:], strict=True):
             x = _modulate(block(x), film, f)
         out = self.tail(x)
+        if self.pitch:
+            out = remove_pitch_pattern(out, self.pitch)
         return unfold_frames(out, latents.shape[0]).to(latents.dtype)

@@ -86,6 +86,8 @@ class ModelConfig:
     detail_blocks: int = 2
     # The head takes a denoise level, trained with each item's degradation level (FiLM).
     detail_levels: bool = False
+    # The head's correction loses any pattern of this period (the codec's factor; 0: off).
+    detail_pitch: int = 0
     # trainable = "detail" sets the transformer's last layer to zero (the head alone is the
     # model) unless this keeps it as run.init_weights gives it (a head fine-tuned under it).
     keep_transformer: bool = False

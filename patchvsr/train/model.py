@@ -47,6 +47,7 @@ def _adapter_for(transformer: WanTransformer3DModel, m: ModelConfig) -> PatchVSR
             detail_channels=m.detail_channels,
             detail_blocks=m.detail_blocks,
             detail_levels=m.detail_levels,
+            detail_pitch=m.detail_pitch,
         )
     )
 

@@ -56,3 +56,16 @@ def pitch_peak(frames: np.ndarray, pitch: int = 4) -> float:
             ]
             around += float(np.mean(ring))
     return float(peak / max(around, 1e-12))
+
+
+def pattern_amplitude(frames: np.ndarray, pitch: int = 4) -> float:
+    """The root-mean-square, in 8-bit levels of Y, of the part of (F, H, W, 3) uint8 frames'
+    fine texture that repeats every `pitch` pixels: the high-passed frames averaged over all
+    cells of `pitch` x `pitch` pixels and frames, less that average's mean. Noise and real
+    texture average out (to about their level over the square root of the number of cells);
+    a fixed pattern does not."""
+    y = _high_pass(_luma(frames))
+    f, h, w = y.shape
+    h, w = h // pitch * pitch, w // pitch * pitch
+    cells = y[:, :h, :w].reshape(f, h // pitch, pitch, w // pitch, pitch).mean(axis=(0, 1, 3))
+    return float(np.sqrt(np.mean((cells - cells.mean()) ** 2)))

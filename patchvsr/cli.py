@@ -24,6 +24,7 @@ OPTION_NAMES = {
     "scheme": "--scheme",
     "steps": "--steps",
     "strength": "--strength",
+    "denoise": "--denoise",
 }
 
 

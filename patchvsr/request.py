@@ -39,6 +39,7 @@ FIELD_NAMES = {
     "scheme": "scheme",
     "steps": "steps",
     "strength": "strength",
+    "denoise": "denoise",
 }
 
 
@@ -64,6 +65,21 @@ def parse_size(text: str, field: str = "size") -> tuple[int, int]:
     if width <= 0 or height <= 0:
         raise RequestError(field, f"{{}} must be positive, got {width}x{height}")
     return height, width
+
+
+def parse_denoise(text: str) -> float | None:
+    """A denoise level as people type it: a number in [0, 1], or "auto" (None)."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise RequestError(
+            "denoise", f"{{}} must be a number in [0, 1] or auto, got {text!r}"
+        ) from None
+    if not 0.0 <= value <= 1.0:  # NaN fails too
+        raise RequestError("denoise", f"{{}} must be in [0, 1] (or auto), got {text}")
+    return value
 
 
 def output_size(
@@ -105,6 +121,7 @@ class Request:
     overlap: float | None = None
     steps: int | None = None
     strength: float | None = None
+    denoise: float | None = None  # mini's denoise level in [0, 1]; None: auto, from the input
 
     @classmethod
     def make(
@@ -117,6 +134,7 @@ class Request:
         overlap: float | None = None,
         steps: int | None = None,
         strength: float | None = None,
+        denoise: float | None = None,
     ) -> Request:
         """Check every setting once; an explicit `size` wins over `scale`; 0 or None for
         `patch_size`, `steps` and `strength`, and None for `scheme`, mean the model's
@@ -142,6 +160,12 @@ class Request:
                 "strength",
                 f"{{}} must be between 0 and 1 (0: the model's default), got {strength:g}",
             )
+        if denoise is not None and (
+            isinstance(denoise, bool)
+            or not isinstance(denoise, int | float)
+            or not 0.0 <= denoise <= 1.0
+        ):
+            raise RequestError("denoise", f"{{}} must be in [0, 1] (or auto), got {denoise!r}")
         return cls(
             tuple(in_hw),
             out_hw,
@@ -150,6 +174,7 @@ class Request:
             overlap,
             steps or None,
             strength or None,
+            None if denoise is None else float(denoise),
         )
 
     @property

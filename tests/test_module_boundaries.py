@@ -65,7 +65,7 @@ LAYERS = [
     {"frames"},  # a clip's layouts and the moves between them
     {"method"},  # the paper's ideas, as plain data and small tensor functions
     {"models"},
-    {"io", "parallel", "request", "cost", "metrics", "viz"},
+    {"io", "parallel", "request", "cost", "metrics", "flat_pattern", "viz"},
     {"pipeline"},  # the diffusers pipeline, its loading and the hub
     {"runtime"},  # a pipeline by name, on a device
     {"video", "train"},  # whole videos (the job runner), training

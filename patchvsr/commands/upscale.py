@@ -1,7 +1,8 @@
 """`python -m patchvsr upscale IN -o OUT`: upscale a video, a folder of frames or an image.
 
     python -m patchvsr upscale IN [IN ...] -o OUT [--scale K | --size WxH] [--model NAME]
-        [--steps N] [--strength S] [--patch P] [--scheme paper|sliding|tiles|shifted]
+        [--steps N] [--strength S] [--denoise S|auto] [--patch P]
+        [--scheme paper|sliding|tiles|shifted]
         [--scheduler unipc|euler|dpm++] [--guidance-scale G] [--negative-prompt TEXT]
         [--vae-dtype fp32|bf16] [--seed S] [--device auto|cuda|mps|cpu]
         [--batch-size B] [--no-colour-fix] [--compare CMP.mp4] [--resume]
@@ -30,7 +31,7 @@ from patchvsr.io.comparison import MODES
 from patchvsr.io.probe import probe
 from patchvsr.io.writer import DEFAULT_CODEC, DEFAULT_CRF
 from patchvsr.models.configs import VAE_DTYPE, VAE_DTYPE_NAMES
-from patchvsr.request import DEFAULT_SCALE, Request, parse_size
+from patchvsr.request import DEFAULT_SCALE, Request, parse_denoise, parse_size
 from patchvsr.serve import training_free
 from patchvsr.video.batch import plan_batch, run_batch, wants_batch
 from patchvsr.video.distributed import MODES as PARALLEL_MODES
@@ -112,6 +113,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=VAE_DTYPE,
         help=f"precision of the Wan autoencoder (default {VAE_DTYPE}: bf16 is faster and "
         "uses half the memory, at some fidelity; see the README)",
+    )
+    p.add_argument(
+        "--denoise",
+        default="auto",
+        metavar="S|auto",
+        help="how strongly mini cleans noise, film grain and codec blocks, 0..1 (0: the most "
+        "faithful detail, for clean sources; 1: the cleanest); auto (default) reads it off "
+        "the input. Models without the control ignore it",
     )
     p.add_argument(
         "--patch",
@@ -249,11 +258,13 @@ def _run(args: argparse.Namespace, group: parallel.Group | None, loaded: dict | 
         scheme=args.scheme,
         steps=args.steps,
         strength=args.strength,
+        denoise=parse_denoise(args.denoise),
     )
     # Everything that changes the result; the work folder's manifest records it for --resume.
     options = {
         "steps": request.steps,
         "strength": request.strength,
+        "denoise": request.denoise,
         "patch_size": request.patch_size,
         "scheme": request.scheme,
         "colour": args.colour,

@@ -53,7 +53,10 @@ class PatchVSRAdapter(ModelMixin, ConfigMixin):
     its tokens (dim numbers) are narrower than the values they cover, so it cannot copy the
     noise through to its output, which predicting a velocity at high noise requires.
 
-    `detail_channels` (0: none) and `detail_blocks` size the detail head (`base_latent`)."""
+    `detail_channels` (0: none) and `detail_blocks` size the detail head (`base_latent`);
+    `detail_levels` gives it a denoise level input, `detail_pitch` (the codec's space-to-depth
+    factor; 0: off) removes any pattern of that period from its correction
+    (`patchvsr.models.detail`)."""
 
     _supports_gradient_checkpointing = True
 
@@ -75,6 +78,8 @@ class PatchVSRAdapter(ModelMixin, ConfigMixin):
         eps: float = 1e-6,
         detail_channels: int = 0,
         detail_blocks: int = 2,
+        detail_levels: bool = False,
+        detail_pitch: int = 0,
     ) -> None:
         super().__init__()
         if prediction_type not in ("velocity", "sample"):
@@ -117,7 +122,13 @@ class PatchVSRAdapter(ModelMixin, ConfigMixin):
         # Detail head.
         self.detail = None
         if detail_channels:
-            self.detail = DetailHead(latent_channels, detail_channels, detail_blocks)
+            self.detail = DetailHead(
+                latent_channels,
+                detail_channels,
+                detail_blocks,
+                levels=detail_levels,
+                pitch=detail_pitch,
+            )
         self.gradient_checkpointing = False
 
     # -- helpers ----------------------------------------------------------------------------
@@ -150,10 +161,16 @@ class PatchVSRAdapter(ModelMixin, ConfigMixin):
             return self._gradient_checkpointing_func(block, *args)
         return block(*args)
 
-    def base_latent(self, z_lr: torch.Tensor) -> torch.Tensor:
+    @property
+    def has_denoise(self) -> bool:
+        """Whether the detail head takes a denoise level (`detail_levels`)."""
+        return self.detail is not None and self.detail.level is not None
+
+    def base_latent(self, z_lr: torch.Tensor, denoise=None) -> torch.Tensor:
         """What a residual model's prediction is added to: the upscaled input's latent
-        (B, C, f, h, w), sharpened by the detail head when there is one."""
-        return z_lr if self.detail is None else z_lr + self.detail(z_lr)
+        (B, C, f, h, w), sharpened by the detail head when there is one, at the `denoise`
+        level(s) (a float or (B,); a head without levels ignores it)."""
+        return z_lr if self.detail is None else z_lr + self.detail(z_lr, denoise)
 
     # -- the three parts --------------------------------------------------------------------
 

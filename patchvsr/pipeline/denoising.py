@@ -110,10 +110,16 @@ class PatchDenoisingMixin:
         """The model predicts the residual over the upscaled clip's latent."""
         return self.adapter is not None and bool(self.adapter.config.predict_residual)
 
-    def residual_base(self, z_lr: torch.Tensor) -> torch.Tensor:
+    def residual_base(self, z_lr: torch.Tensor, denoise: float | None = None) -> torch.Tensor:
         """What a residual model's prediction is added to: `z_lr`, sharpened by the adapter's
-        detail head when it has one (`PatchVSRAdapter.base_latent`)."""
-        return z_lr if self.adapter is None else self.adapter.base_latent(z_lr)
+        detail head when it has one (`PatchVSRAdapter.base_latent`), at the `denoise` level."""
+        return z_lr if self.adapter is None else self.adapter.base_latent(z_lr, denoise)
+
+    @property
+    def has_denoise(self) -> bool:
+        """Whether the model takes a `denoise` level (a detail head with levels); others
+        ignore it."""
+        return self.adapter is not None and self.adapter.has_denoise
 
     def predict_patches(
         self,
@@ -156,6 +162,7 @@ class PatchDenoisingMixin:
         z_lr: torch.Tensor,  # (1, C, f, h, w) latent of the window's upscaled frames
         timestep: torch.Tensor,  # the first timestep that runs
         generator: torch.Generator | None,
+        denoise: float | None = None,  # the detail head's level, resolved (not "auto")
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The start latent (fp32, as diffusers keeps latents): the clean one (zero for a
         residual model) noised at `timestep` by the scheduler; the noise-augmented condition;
@@ -176,7 +183,7 @@ class PatchDenoisingMixin:
             # The head's convolutions run in the model's precision too: bf16 moves the held-out
             # Y-PSNR by under 0.01 dB (docs/performance.md); the sum stays in the canvas dtype.
             with self.model_precision():
-                base = self.residual_base(z_lr)
+                base = self.residual_base(z_lr, denoise)
         start = torch.zeros_like(z_lr) if self.residual else z_lr
         return scheduling.add_noise(self.scheduler, start, noise, timestep), cond, base
 

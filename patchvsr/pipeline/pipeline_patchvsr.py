@@ -36,6 +36,7 @@ from diffusers.utils import BaseOutput
 
 from patchvsr.errors import PatchVSRError
 from patchvsr.frames import as_video, pad_video, upscale_bicubic, video_to_frames
+from patchvsr.method.denoise_level import check_denoise, estimate_denoise
 from patchvsr.method.grid import PatchPlan, default_scheme
 from patchvsr.method.location import location_scale
 from patchvsr.method.temporal import plan_windows, window_weights
@@ -277,6 +278,7 @@ class PatchVSRPipeline(PatchDenoisingMixin, DiffusionPipeline):
         colour_correction: str = "wavelet",
         full_frame: bool = False,
         progress: Progress | None = None,
+        denoise: float | None = None,
     ) -> PatchVSROutput:
         """Upscale `video` ((F, H, W, 3) uint8, or (1, 3, F, H, W) in [-1, 1]) by `scale` or
         to `size` (H, W).
@@ -289,7 +291,10 @@ class PatchVSRPipeline(PatchDenoisingMixin, DiffusionPipeline):
         twice the model work; the default 1 is off (see the module docstring). `full_frame`
         runs the model once on the whole canvas instead of patch by patch (the baseline the
         paper improves on). `scheme` and `patch_size` None take the model's own (`scheme_for`,
-        `geometry.default_patch`)."""
+        `geometry.default_patch`). `denoise` in [0, 1] is how strongly a model with a
+        denoise-aware detail head cleans noise, grain and codec blocks (0: the most faithful
+        detail); None estimates it from the clip (`patchvsr.method.denoise_level`). Models
+        without one ignore it."""
         steps = self.config.default_steps if num_inference_steps is None else num_inference_steps
         strength = self.config.default_strength if strength is None else strength
 
@@ -304,10 +309,13 @@ class PatchVSRPipeline(PatchDenoisingMixin, DiffusionPipeline):
             negative_prompt_embeds,
             output_type,
         )
+        denoise = check_denoise(denoise)
         device = self._execution_device
 
         # 2. Define call parameters: output size, patch plan, temporal windows, batch size
         lr = as_video(video).to(device)
+        if denoise is None and self.has_denoise:
+            denoise = estimate_denoise(lr)  # once for the whole clip: no level flicker
         num_frames = lr.shape[2]
         out_hw = output_size(tuple(lr.shape[3:]), scale, size)
         scheme = self.scheme_for(scheme, steps, strength)
@@ -337,7 +345,7 @@ class PatchVSRPipeline(PatchDenoisingMixin, DiffusionPipeline):
             up, z_lr, glob = self.encode_inputs(
                 lr[:, :, start:stop], out_hw, (plan.height, plan.width)
             )
-            latents, cond, base = self.prepare_latents(z_lr, timesteps[:1], generator)
+            latents, cond, base = self.prepare_latents(z_lr, timesteps[:1], generator, denoise)
             window = Window(
                 num_frames=stop - start,
                 out_hw=out_hw,
@@ -355,6 +363,7 @@ class PatchVSRPipeline(PatchDenoisingMixin, DiffusionPipeline):
                 text=prompt_embeds,
                 negative_text=negative_embeds,
                 guidance_scale=guidance_scale,
+                pitch=self.adapter.detail.pitch if self.residual and self.adapter.detail else 0,
             )
 
             # 6. Denoising loop: every patch at every step, fused on one canvas

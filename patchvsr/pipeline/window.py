@@ -13,6 +13,7 @@ import torch
 
 from patchvsr.method.grid import PatchPlan
 from patchvsr.method.step_layout import StepLayouts
+from patchvsr.models.detail import remove_video_pitch_pattern
 
 
 @dataclass
@@ -35,10 +36,19 @@ class Window:
     text: torch.Tensor | None = None  # (1, L, text_dim) prompt embedding; None: the fixed one
     negative_text: torch.Tensor | None = None  # (1, L, text_dim), for guidance
     guidance_scale: float = 1.0  # > 1: classifier-free guidance against `negative_text`
+    # A residual's pattern of this period is removed (a detail head's `pitch`; 0: none)
+    pitch: int = 0
 
     def result(self) -> torch.Tensor:
-        """The canvas as the model's output latent: with the base added for a residual model."""
-        return self.latents + self.base if self.residual else self.latents
+        """The canvas as the model's output latent: with the base added for a residual model,
+        its residual without a pattern at the codec's pitch where the model asks for that
+        (`patchvsr.models.detail.remove_pitch_pattern`; the head's share already has none)."""
+        if not self.residual:
+            return self.latents
+        residual = self.latents
+        if self.pitch:
+            residual = remove_video_pitch_pattern(residual, self.pitch)
+        return residual + self.base
 
     def layout(self, step: int) -> tuple[PatchPlan, list[torch.Tensor]]:
         """The plan (latent cells) and weights of step `step`, counted from the first step

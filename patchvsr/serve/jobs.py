@@ -121,6 +121,7 @@ def check_request(request: DemoRequest, limits: Limits, name: str | None = None)
         size=request.size,
         steps=request.steps,
         strength=request.strength,
+        denoise=request.denoise,
     )
     limits.check_output(sizes.out_hw)
     limits.check_frames(request.frames)
@@ -271,7 +272,7 @@ def _run(checked: CheckedRequest, folder: Path, report: Report) -> DemoResult:
     report(0.0, f"loading {request.model}")
     sizes = checked.sizes
     upscaler = make_upscaler(
-        request.model, sizes.steps, sizes.strength, request.colour, request.denoise
+        request.model, sizes.steps, sizes.strength, request.colour, sizes.denoise
     )
     job = UpscaleJob(
         input=source,

@@ -84,6 +84,13 @@ class ModelConfig:
     # channels (0: none) and residual blocks.
     detail_channels: int = 0
     detail_blocks: int = 2
+    # The head takes a denoise level, trained with each item's degradation level (FiLM).
+    detail_levels: bool = False
+    # The head's correction loses any pattern of this period (the codec's factor; 0: off).
+    detail_pitch: int = 0
+    # trainable = "detail" sets the transformer's last layer to zero (the head alone is the
+    # model) unless this keeps it as run.init_weights gives it (a head fine-tuned under it).
+    keep_transformer: bool = False
     # Pipeline settings saved with the model (a pretrained base's too: set them to its own).
     base_size: int = 128
     window: int = 8
@@ -241,6 +248,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _choice("model.init_patch_blocks", m.init_patch_blocks, ("random", "copy"))
     if m.detail_channels < 0 or m.detail_blocks < 0:
         raise _fail("model.detail_channels", "and model.detail_blocks must not be negative")
+    if m.detail_levels and not m.detail_channels:
+        raise _fail("model.detail_levels", "needs a detail head: set model.detail_channels")
     if m.detail_channels and not m.predict_residual:
         raise _fail("model.detail_channels", "a detail head needs model.predict_residual = true")
     if m.init_patch_blocks == "copy" and m.kind != "pretrained":

@@ -24,7 +24,8 @@ import torch
 from PIL import Image
 
 from patchvsr.frames import to_levels, to_signed
-from patchvsr.train.degrade import degrade, from_uint8, pick
+from patchvsr.train.degrade import from_uint8, pick
+from patchvsr.train.graded import degrade_with_level
 from patchvsr.train.media import Source
 
 # -- clips --------------------------------------------------------------------------------
@@ -190,7 +191,9 @@ class Batch:
     degraded inputs (8-bit, as real inputs are); `scene`: (B,) int64, each patch's scene;
     `boxes`: (B, 4) int64 patch boxes (y0, x0, y1, x1) in HR pixels on the token lattice;
     `scale`: k; `kinds`: each scene's degradation; `seeds`: (B,) int64, each patch's seed for
-    its noise and noise level (so the loss of a patch does not depend on its batch). Kept in uint8 and once per scene, a batch
+    its noise and noise level (so the loss of a patch does not depend on its batch); `levels`:
+    (S,) float32, each scene's degradation level (`degrade_with_level`), what a detail head
+    with levels is told. Kept in uint8 and once per scene, a batch
     is small enough for DataLoader workers to hand over quickly."""
 
     hr: torch.Tensor
@@ -200,6 +203,7 @@ class Batch:
     scale: int
     kinds: list[str]
     seeds: torch.Tensor
+    levels: torch.Tensor | None = None
 
     def to(self, device, non_blocking: bool = False) -> Batch:
         hr = self.hr.to(device, non_blocking=non_blocking)
@@ -242,6 +246,7 @@ class Scene:
     seeds: list[int]
     scale: int
     kind: str
+    level: float = 0.0
 
 
 def make_scene(
@@ -256,11 +261,13 @@ def make_scene(
     rng = np.random.default_rng([seed, draw, index])
     clip = random_clip(sources, scene_hw, rng, s)  # (F, H, W, 3) uint8
     kind = pick(s.degradations, rng)
-    lr = _quantize(degrade(from_uint8(clip), scale, kind, rng))
+    lr, level = degrade_with_level(from_uint8(clip), scale, kind, rng)
+    lr = _quantize(lr)
     patches = min(s.patches_per_scene, s.batch_size - index * s.patches_per_scene)
     boxes = [random_box(scene_hw, s.patch, s.align, rng) for _ in range(patches)]
     seeds = [int(v) for v in rng.integers(2**62, size=patches)]
-    return Scene(torch.from_numpy(clip).permute(3, 0, 1, 2), lr, boxes, seeds, scale, kind)
+    hr = torch.from_numpy(clip).permute(3, 0, 1, 2)
+    return Scene(hr, lr, boxes, seeds, scale, kind, level)
 
 
 def collate_scenes(scenes: Sequence[Scene]) -> Batch:
@@ -275,6 +282,7 @@ def collate_scenes(scenes: Sequence[Scene]) -> Batch:
         scenes[0].scale,
         [sc.kind for sc in scenes],
         torch.tensor([seed for sc in scenes for seed in sc.seeds]),
+        torch.tensor([sc.level for sc in scenes], dtype=torch.float32),
     )
 
 

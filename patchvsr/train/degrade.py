@@ -14,6 +14,8 @@
   sharpening them.
 - `"realistic2"`: Real-ESRGAN's second-order chain (blur, resize, noise, JPEG, twice), ending
   in H.264, MPEG-4 or JPEG.
+- `"graded"`: the second-order chain with film grain and a video codec at a drawn level, which
+  a detail head with levels is told (`patchvsr.train.graded`).
 
 Every function takes a `numpy.random.Generator`, so a clip's degradation is a pure function of
 the seed (training is reproducible, and resuming continues the same data).
@@ -35,7 +37,7 @@ from PIL import Image
 
 from patchvsr.frames import frames_to_video, video_to_frames
 
-KINDS = ("bilinear", "bicubic", "realistic", "codec", "realistic2")
+KINDS = ("bilinear", "bicubic", "realistic", "codec", "realistic2", "graded")
 _RESIZE_MODES = ("area", "bilinear", "bicubic")
 
 
@@ -296,6 +298,8 @@ def degrade(clip: torch.Tensor, scale: int, kind: str, rng: np.random.Generator)
         return codec(clip, scale, rng)
     if kind == "realistic2":
         return realistic2(clip, scale, rng)
+    if kind == "graded":  # it also tells the level it drew: `patchvsr.train.graded`
+        raise ValueError('"graded" clips come with their level: use graded.degrade_with_level')
     raise ValueError(f"unknown degradation {kind!r}; choose from {', '.join(KINDS)}")
 
 

@@ -299,7 +299,7 @@ def _start_state(cfg: TrainConfig, resume, run_dir, pipe, params, ema, optimizer
     if cfg.run.init_weights:
         init_weights(pipe, params, ema, cfg.run.init_weights, trainable=not resume)
         log(f"weights from {cfg.run.init_weights}")
-    if cfg.model.trainable == "detail":
+    if cfg.model.trainable == "detail" and not cfg.model.keep_transformer:
         silence_transformer(pipe)
     if resume:
         saved = load_checkpoint(run_dir, params, ema.shadow, optimizer)

@@ -46,6 +46,8 @@ def _adapter_for(transformer: WanTransformer3DModel, m: ModelConfig) -> PatchVSR
             prediction_type=m.prediction_type,
             detail_channels=m.detail_channels,
             detail_blocks=m.detail_blocks,
+            detail_levels=m.detail_levels,
+            detail_pitch=m.detail_pitch,
         )
     )
 

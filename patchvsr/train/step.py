@@ -99,7 +99,8 @@ def flow_loss(pipe: PatchVSRPipeline, batch: Batch, o: OptimConfig) -> torch.Ten
     if pipe.adapter is not None and pipe.adapter.config.predict_residual:
         # The base (sharpened by a detail head, if any) on the whole scene, then cut, as
         # inference runs the head on the whole canvas: the head learns through the target.
-        x0 = x0 - crop_latents(pipe.residual_base(z_lr), batch.scene, batch.boxes, codec.spatial)
+        base = pipe.residual_base(z_lr, _levels(pipe, batch))
+        x0 = x0 - crop_latents(base, batch.scene, batch.boxes, codec.spatial)
 
     noise, sigma, cond_noise = patch_noise(batch.seeds, x0.shape[1:], o, x0.device, dtype)
     s = sigma.view(-1, 1, 1, 1, 1)
@@ -130,7 +131,14 @@ def detail_loss(pipe: PatchVSRPipeline, batch: Batch) -> torch.Tensor:
     on the whole scenes (the transformer does not run). L1, as SR networks are trained (EDSR):
     it keeps edges sharper than the squared error, whose optimum blurs what is uncertain."""
     z_lr, _, z_hr = scene_latents(pipe, batch)
-    return F.l1_loss(pipe.residual_base(z_lr).float(), z_hr.float())
+    return F.l1_loss(pipe.residual_base(z_lr, _levels(pipe, batch)).float(), z_hr.float())
+
+
+def _levels(pipe: PatchVSRPipeline, batch: Batch) -> torch.Tensor | None:
+    """Each scene's degradation level, for a detail head with levels (its `denoise` input)."""
+    if not pipe.has_denoise or batch.levels is None:
+        return None
+    return batch.levels.to(batch.hr.device)
 
 
 class TrainStep(torch.nn.Module):

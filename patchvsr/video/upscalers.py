@@ -86,7 +86,9 @@ class LanczosUpscaler(_Baseline):
 class PatchVSRUpscaler(Upscaler):
     """A loaded pipeline behind the `Upscaler` interface. None for `steps`, `strength`,
     `patch_size` and `scheme` means the model's own; `guidance_scale` and
-    `negative_prompt_embeds` go to the pipeline as they are."""
+    `negative_prompt_embeds` go to the pipeline as they are; `denoise` None is "auto": estimated once,
+    from the first window this upscaler is given, and kept for the rest of the clip (a level
+    that changed from window to window would flicker)."""
 
     def __init__(
         self,
@@ -100,10 +102,14 @@ class PatchVSRUpscaler(Upscaler):
         scheme: str | None = None,
         guidance_scale: float = 1.0,
         negative_prompt_embeds=None,
+        denoise: float | None = None,
     ) -> None:
+        from patchvsr.method.denoise_level import check_denoise
+
         self.pipe, self.name = pipe, name
         self.guidance_scale = guidance_scale
         self.negative_prompt_embeds = negative_prompt_embeds
+        self.denoise = check_denoise(denoise)
         self.steps, self.strength, self.patch_size = steps, strength, patch_size
         self.scheme = scheme
         self.colour = "wavelet" if colour else "none"
@@ -116,6 +122,11 @@ class PatchVSRUpscaler(Upscaler):
     ) -> np.ndarray:
         import torch
 
+        if self.denoise is None and getattr(self.pipe, "has_denoise", False):
+            from patchvsr.frames import frames_to_video
+            from patchvsr.method.denoise_level import estimate_denoise
+
+            self.denoise = estimate_denoise(frames_to_video(frames))
         out = self.pipe(
             frames,
             size=out_hw,
@@ -129,6 +140,7 @@ class PatchVSRUpscaler(Upscaler):
             colour_correction=self.colour,
             batch_size=self.batch_size,
             progress=progress,
+            denoise=self.denoise,
         )
         return out.frames
 
@@ -147,6 +159,7 @@ def get_upscaler(
     guidance_scale: float | None = None,
     negative_prompt: str | None = None,
     vae_dtype: str | None = None,
+    denoise: float | None = None,
 ) -> Upscaler:
     """The upscaler called `name`: a baseline, or a model loaded by `patchvsr.runtime`.
 
@@ -171,7 +184,17 @@ def get_upscaler(
             raise PatchVSRError("a negative prompt needs guidance: set a guidance scale above 1")
         negative = pipe.encode_text(negative_prompt)
     return PatchVSRUpscaler(
-        pipe, name, steps, strength, patch_size, colour, batch_size, scheme, guidance, negative
+        pipe,
+        name,
+        steps,
+        strength,
+        patch_size,
+        colour,
+        batch_size,
+        scheme,
+        guidance,
+        negative,
+        denoise=denoise,
     )
 
 

@@ -51,7 +51,7 @@ def device_for(tiny: bool) -> str:
 
 def write_random_base(folder: Path, tiny: bool = False) -> Path:
     """A random base in the hub's layout (bf16 transformer weights on a GPU) and the cached
-    embedding of the fixed prompt, keyed as `patchvsr.loading` looks it up; kept if there."""
+    embedding of the fixed prompt, keyed as `patchvsr.pipeline.loading` looks it up; kept if there."""
     from diffusers import AutoencoderKLWan, WanTransformer3DModel
     from safetensors.torch import save_file
 

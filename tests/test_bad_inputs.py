@@ -497,9 +497,9 @@ def test_web_app(name, app, tmp_path):
             assert re.search(refused, message), message
             assert "Traceback" not in message and "/tmp" not in message  # no server paths
         else:
-            status, pair, video, compare, download, crops = Client(url, verbose=False).predict(
-                *upscale_args(handle_file(str(src))), api_name="/upscale"
-            )
+            status, pair, video, compare, download, crops, _zoom = Client(
+                url, verbose=False
+            ).predict(*upscale_args(handle_file(str(src))), api_name="/upscale")
             assert status.startswith("**Done.** bicubic: ")
             assert src.name in status  # the name as uploaded, unicode and all
             if src.suffix == ".png":
@@ -519,7 +519,7 @@ def test_web_app(name, app, tmp_path):
 def test_the_server_goes_on_working_after_the_battery(app, tmp_path):
     url, outputs = app
     clip = write_clip(tmp_path / "clip.mp4", frames=4)
-    status, *_, download, _ = Client(url, verbose=False).predict(
+    status, *_, download, _crops, _zoom = Client(url, verbose=False).predict(
         *upscale_args(handle_file(str(clip)), frames=4), api_name="/upscale"
     )
     assert status.startswith("**Done.**")

@@ -42,7 +42,7 @@ def _noisy_clip(media_folder) -> np.ndarray:
 
 
 def _run(pipe, clip, **kwargs):
-    return pipe(clip, scale=2, num_inference_steps=1, generator=torch.Generator().manual_seed(0),
+    return pipe(clip, scale=2, num_inference_steps=2, generator=torch.Generator().manual_seed(0),
                 colour_correction="none", **kwargs).frames  # fmt: skip
 
 

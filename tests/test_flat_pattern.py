@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from patchvsr.upscalers import bicubic_resize
 
 from patchvsr.flat_pattern import pattern_amplitude, pitch_peak
 from patchvsr.models.configs import MINI_DIR
 from patchvsr.models.detail import remove_pitch_pattern
-from patchvsr.pipeline import PatchVSRPipeline
+from patchvsr.pipeline.pipeline_patchvsr import PatchVSRPipeline
+from patchvsr.video.upscalers import bicubic_resize
 
 
 def _flat_clip(sigma: float, seed: int = 1) -> np.ndarray:

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import patchvsr.pipeline.pipeline_patchvsr as pipeline_module
+import patchvsr.pipeline.denoising as pipeline_module  # where the denoising step calls colour_fix
 from patchvsr.bench.timing import clock, timed_calls
 from patchvsr.bench.workload import SCALE, bench_clip, upscale_kwargs
 from patchvsr.method import fusion

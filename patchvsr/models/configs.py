@@ -40,7 +40,7 @@ WAN_TEXT_TOKENS = 512  # the fixed prompt is padded to 512 tokens, as the Wan pi
 # Wan2.1 uses flow matching with a timestep shift (3.0 at 480p, 5.0 at 720p); patches are 512,
 # close to 480p.
 WAN_FLOW_SHIFT = 3.0
-# The Wan VAE's precision unless told: `patchvsr.codec.VAE_DTYPE_REASON` says why fp32.
+# The Wan VAE's precision unless told: `patchvsr.pipeline.codec.VAE_DTYPE_REASON` says why fp32.
 VAE_DTYPE = "fp32"
 VAE_DTYPE_NAMES = ("fp32", "bf16")
 WAN_SETTINGS = dict(

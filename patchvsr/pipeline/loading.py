@@ -10,7 +10,7 @@ Wan2.1 layout, and adapter weights on their own.
   Without adapter weights it runs training-free, with the adapter off, and says so.
 
 The VAE loads in `vae_dtype` ("fp32" unless told, whatever the model's dtype:
-`patchvsr.codec.VAE_DTYPE_REASON` says why).
+`patchvsr.pipeline.codec.VAE_DTYPE_REASON` says why).
 
 Weights load from safetensors only: a folder holding pickled weights (.bin/.pt/...) is refused
 before anything in it is opened.

@@ -132,7 +132,7 @@ class PatchVSRPipeline(PatchDenoisingMixin, DiffusionPipeline):
         """A saved PatchVSR pipeline (a folder or hub id), or the hub's Wan2.1 layout. Only
         safetensors are read. `adapter` (a folder or hub id) replaces the saved adapter;
         `dtype` applies to all but the autoencoder, which loads in `vae_dtype` (default fp32,
-        as diffusers documents for the Wan VAE; see `patchvsr.codec.VAE_DTYPE_REASON`)."""
+        as diffusers documents for the Wan VAE; see `patchvsr.pipeline.codec.VAE_DTYPE_REASON`)."""
         return loading.load(cls, source, adapter, **kwargs)
 
     def save_pretrained(self, save_directory: str | Path, **kwargs) -> None:

@@ -81,7 +81,7 @@ def patch_index(plan: PatchPlan, index: int) -> int:
     return viz.default_patch_index(plan) if index < 0 else min(int(index), len(plan.patches) - 1)
 
 
-# PatchVSR-mini, the model Upscale runs on CPU: its transformer and codec (assets/patchvsr-mini)
+# PatchVSR-mini, the model Upscale runs on CPU: its transformer and codec (patchvsr/models/patchvsr-mini)
 MINI_COST = ModelCost(
     name="PatchVSR-mini",
     dim=4 * 40,

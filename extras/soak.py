@@ -211,8 +211,12 @@ def _is_refusal(err: Exception, name: str) -> bool:
 
 
 def _args(path: Path, model: str, frames: int, steps: int, seed: int = 0) -> tuple:
-    explore = (64, "paper", 0.25, 0)  # patch, scheme, overlap, tab index: no zoomed patch
-    return (handle_file(str(path)), 0, 2, "", *explore, model, frames, steps, 0, seed, True)
+    explore = ("64", "paper", 0.25, 0)  # patch, scheme, overlap, tab index: no zoomed patch
+    denoise = (True, 0.5)  # auto, and the slider's value when it is not
+    return (
+        handle_file(str(path)), 0, 2, "", *explore, model, frames, steps, 0, seed, True,
+        *denoise, "the most detailed region",
+    )  # fmt: skip
 
 
 def _unfinished(outputs: Path, before: set[Path]) -> list[Path]:
@@ -285,7 +289,7 @@ def soak(root: Path, jobs: int, every: int = 50, max_age: float = 20.0, log=_log
                 else:
                     last_run = time.time()
                     model, steps = ("tiny", 1) if kind == "clip" else ("bicubic", 0)
-                    *_, download, _ = client.predict(
+                    *_, download, _crops, _zoom = client.predict(
                         *_args(path, model, 2, steps, seed=number), api_name="/upscale"
                     )
                     if not Path(download).is_file() or not Path(download).stat().st_size:

@@ -176,6 +176,15 @@ class ExploreTab:
         """After a change of plan the old index means another patch: show the default one."""
         return self.page(path, frame, scale, size, patch, scheme, overlap, weights, -1, visible)
 
+    def page_for_tab(
+        self, path, frame, scale, size, patch, scheme, overlap, weights, index, where, visible
+    ):
+        """A sub-tab was shown. Gradio also selects the first sub-tab as the page loads, before
+        any plan was drawn (`where` is None): the index is then the slider's start, not a
+        choice, so the default patch is shown, as the load's own event shows it."""
+        index = index if where else -1
+        return self.page(path, frame, scale, size, patch, scheme, overlap, weights, index, visible)
+
     def select_patch(
         self, path, frame, scale, size, patch, scheme, overlap, weights, index, where, visible,
         evt: gr.SelectData,
@@ -288,7 +297,7 @@ def wire(tab: ExploreTab, shared: SimpleNamespace, ui: SimpleNamespace, demo: gr
             None,
             ui.visible,
             **{"api_visibility": "private", "show_progress": "hidden"},
-        ).then(tab.page, settings + [ui.index, ui.visible], **quick)
+        ).then(tab.page_for_tab, settings + [ui.index, ui.where, ui.visible], **quick)
     replan = {**page, "show_progress": "minimal", "show_progress_on": [ui.summary]}
     gr.on(
         [

@@ -70,13 +70,19 @@ def shared_column() -> SimpleNamespace:
     return ui
 
 
+UPLOAD_KEEP = 1800  # seconds: longer than a wait behind a full queue (`queue_size` jobs)
+
+
 def build(settings: DemoSettings | None = None) -> gr.Blocks:
     settings = settings or DemoSettings.from_env()
     upscale_tab = upscale.UpscaleTab(settings)
     explore_tab = explore.ExploreTab(settings.limits, upscale_tab.idle_status())
-    # Gradio's own copies of served files are dropped after the same age as the job folders.
+    # Gradio's own copies of served files are dropped after the same age as the job folders,
+    # but never sooner than UPLOAD_KEEP: an upload must outlive its job's wait in the queue
+    # (at a job folder age of 60 s, uploads went while their jobs waited).
     age = int(settings.max_age)
-    with gr.Blocks(title="PatchVSR", delete_cache=(max(60, age // 4), age)) as demo:
+    keep = max(age, UPLOAD_KEEP)
+    with gr.Blocks(title="PatchVSR", delete_cache=(max(60, age // 4), keep)) as demo:
         gr.Markdown(INTRO, elem_id="intro")
         with gr.Row():
             with gr.Column(scale=1, min_width=300):

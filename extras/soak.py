@@ -207,6 +207,8 @@ def inputs(folder: Path) -> dict[str, list[Path]]:
 
 def _is_refusal(err: Exception, name: str) -> bool:
     text = str(err)
+    if "no such file" in text:  # the upload went away: the server's fault, not the file's
+        return False
     return f"cannot read {name}" in text and "\n" not in text.strip() and "Traceback" not in text
 
 

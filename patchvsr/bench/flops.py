@@ -116,21 +116,24 @@ class StepCounter:
         "full-frame"). A shifted plan's steps differ in patch sizes: its heaviest step counts."""
         pipe = self.pipe
         g_shape = global_latent_shape(pipe, out_hw, frames)
-        plan = heaviest_step(
-            scheme_plan(pipe, out_hw, scheme),
-            lambda p: self.patch_flops(latent_shape(pipe, p.height, p.width, frames), g_shape),
-        )
+        g_tokens = _tokens(pipe, g_shape)
+        pooled = g_shape[1] * -(-g_shape[2] // 4) * -(-g_shape[3] // 4)  # 2x2 token pooling
+        text_tokens = self.text.shape[1]
+
+        def analytic_patch(p) -> int:
+            n = _tokens(pipe, latent_shape(pipe, p.height, p.width, frames))
+            return analytic_step_flops(pipe, Shapes({n: 1}, g_tokens, pooled, text_tokens))
+
+        # The heaviest step is picked by the analytic count (a shifted grid has many distinct
+        # patch shapes over its steps: counting each would take minutes), then counted.
+        plan = heaviest_step(scheme_plan(pipe, out_hw, scheme), analytic_patch)
         shapes = Counter(latent_shape(pipe, p.height, p.width, frames) for p in plan.patches)
         patches = sum(self.patch_flops(s, g_shape) * n for s, n in shapes.items())
         global_branch = self.global_flops(g_shape)
         tokens: Counter[int] = Counter()
         for s, n in shapes.items():
             tokens[_tokens(pipe, s)] += n
-        g_tokens = _tokens(pipe, g_shape)
-        pooled = g_shape[1] * -(-g_shape[2] // 4) * -(-g_shape[3] // 4)  # 2x2 token pooling
-        analytic = analytic_step_flops(
-            pipe, Shapes(dict(tokens), g_tokens, pooled, self.text.shape[1])
-        )
+        analytic = analytic_step_flops(pipe, Shapes(dict(tokens), g_tokens, pooled, text_tokens))
         counted = patches + global_branch
         return {
             "evaluations": plan.evaluations_per_step,

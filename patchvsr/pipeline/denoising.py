@@ -117,8 +117,10 @@ class PatchDenoisingMixin:
 
     @property
     def has_denoise(self) -> bool:
-        """Whether the model takes a `denoise` level (a detail head with levels); others
-        ignore it."""
+        """Whether the model takes a `denoise` level (a detail head with levels, or the
+        input filter of `clean_input`); others ignore it."""
+        if self.config.get("clean_input", False):
+            return True
         return self.adapter is not None and self.adapter.has_denoise
 
     def predict_patches(

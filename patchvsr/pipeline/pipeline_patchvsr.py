@@ -36,6 +36,7 @@ from diffusers.utils import BaseOutput
 
 from patchvsr.errors import PatchVSRError
 from patchvsr.frames import as_video, pad_video, upscale_bicubic, video_to_frames
+from patchvsr.method.clean_input import clean_clip
 from patchvsr.method.denoise_level import check_denoise, estimate_denoise
 from patchvsr.method.grid import PatchPlan, default_scheme
 from patchvsr.method.location import location_scale
@@ -93,6 +94,7 @@ class PatchVSRPipeline(PatchDenoisingMixin, DiffusionPipeline):
         steady_detail: bool = False,
         default_patch_size: int | None = None,
         default_scheme: str | None = None,
+        clean_input: bool = False,
     ) -> None:
         """`base_size`: the base model's training resolution, the size of patches and of the
         global view; `window` frames per temporal window, consecutive ones sharing
@@ -101,7 +103,9 @@ class PatchVSRPipeline(PatchDenoisingMixin, DiffusionPipeline):
         frame (`patchvsr.method.temporal_detail.clip_noise`); `steady_detail` the added detail averaged
         over time where the picture stands still (`patchvsr.method.temporal_detail.steady_detail`);
         `default_patch_size` the patch size run when not told (None: `base_size`) and
-        `default_scheme` the grid (None: `grid.default_scheme` of the steps that run)."""
+        `default_scheme` the grid (None: `grid.default_scheme` of the steps that run);
+        `clean_input` the `denoise` control's filter on the input clip before it is upscaled
+        (`patchvsr.method.clean_input`, mini's)."""
         super().__init__()
         self.register_modules(
             transformer=transformer, vae=vae, scheduler=scheduler, adapter=adapter, prompt=prompt
@@ -116,6 +120,7 @@ class PatchVSRPipeline(PatchDenoisingMixin, DiffusionPipeline):
             steady_detail=steady_detail,
             default_patch_size=default_patch_size,
             default_scheme=default_scheme,
+            clean_input=clean_input,
         )
         self._model = None
         self.bf16_matmuls = False  # see `enable_bf16_matmuls`
@@ -316,6 +321,8 @@ class PatchVSRPipeline(PatchDenoisingMixin, DiffusionPipeline):
         lr = as_video(video).to(device)
         if denoise is None and self.has_denoise:
             denoise = estimate_denoise(lr)  # once for the whole clip: no level flicker
+        if denoise and self.config.get("clean_input", False):
+            lr = clean_clip(lr, denoise)
         num_frames = lr.shape[2]
         out_hw = output_size(tuple(lr.shape[3:]), scale, size)
         scheme = self.scheme_for(scheme, steps, strength)

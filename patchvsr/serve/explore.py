@@ -201,7 +201,8 @@ class Drawings:
                             return
                         self.picture(name, index)
             except Exception:  # a visitor's own request draws it, and says what failed
-                logger.exception("preparing the Explore pictures failed")
+                if not self._closed.is_set():  # closed: the folder went away under it
+                    logger.exception("preparing the Explore pictures failed")
             finally:
                 self.prepared.set()
 

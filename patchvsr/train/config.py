@@ -100,6 +100,7 @@ class ModelConfig:
     strength: float = 0.5
     clip_noise: bool = False  # one noise field per clip at inference (temporal_detail.clip_noise)
     steady_detail: bool = False  # detail averaged over still frames (temporal_detail.steady_detail)
+    clean_input: bool = False  # the denoise control's input filter (method.clean_input)
     inference_patch: int = 0  # patch size at inference when not told (0: base_size)
     scheme: str = ""  # grid at inference when not told ("": grid.default_scheme of the steps)
 

@@ -83,6 +83,9 @@ class LanczosUpscaler(_Baseline):
         return lanczos_resize(frames, out_size)
 
 
+FILTER_WINDOW = 16  # frames the job runner gives a model with an input filter at once
+
+
 class PatchVSRUpscaler(Upscaler):
     """A loaded pipeline behind the `Upscaler` interface. None for `steps`, `strength`,
     `patch_size` and `scheme` means the model's own; `guidance_scale` and
@@ -116,6 +119,12 @@ class PatchVSRUpscaler(Upscaler):
         self.batch_size = batch_size
         self.window = pipe.config.window
         self.overlap = pipe.config.window_overlap
+        if pipe.config.get("clean_input", False) and not self.overlap:
+            # The input filter compares each frame with the ones beside it, within what it is
+            # given: windows of several of the model's own give it its neighbours (the
+            # pipeline still denoises the model's windows inside) and leave a clip's edge
+            # every FILTER_WINDOW frames instead of every few.
+            self.window *= max(1, -(-FILTER_WINDOW // self.window))
 
     def _upscale(
         self, frames: np.ndarray, out_hw: tuple[int, int], seed: int, progress: Progress | None

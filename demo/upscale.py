@@ -55,10 +55,8 @@ STRENGTH_HELP = (
     "low keeps the picture close to the input, high lets the model invent more detail."
 )
 DENOISE_HELP = (
-    "How much mini cleans the clip before upscaling it. 0 keeps the most detail (for clean "
-    "sources); 1 removes noise, film grain and the blocks of heavy compression, at some cost "
-    "in fine texture; auto (0.25 unless the clip is plainly noisy) only steadies what flickers "
-    "where the picture stands still."
+    "0: the most detail (clean sources). 1: no noise, grain or compression blocks. Auto: "
+    "0.25, steadies flicker; raise it for grainy clips."
 )
 RESULT_CAPTION = (
     "Above, left of each divider: the plain enlargement (bicubic); right: the model. The zoom "

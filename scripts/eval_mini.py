@@ -166,7 +166,7 @@ def evaluate(
                 )
         for key, out in outputs.items():
             rows.setdefault(key, []).append(_scores(out, hr))
-        if reference is not None:
+        if reference is not None and ref_frames > 0:
             n = min(ref_frames, len(hr))
             ref = reference(lr[:n])
             ref_rows["Real-ESRGAN"].append(_scores(ref, hr[:n]))

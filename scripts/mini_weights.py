@@ -13,6 +13,21 @@ may add a detail head to the shipped model: the head starts fresh, as a no-op.
 
 `export` writes a checkpoint's weights (its EMA, say) into a copy of a model folder of the
 same architecture: a running training run's checkpoint becomes a pipeline to evaluate.
+
+`scale-output` writes a copy of a model folder whose transformer adds its residual scaled by a
+factor (its last layer's weights and bias scaled: for a residual model predicting the sample,
+that is exactly the x0 residual scaled, at every noise level). Mini's one-step residual carries
+a part that depends on the sampling noise, a faint grain in flat areas; at half strength it
+keeps most of the detail and a quarter of that grain's variance.
+
+    python scripts/mini_weights.py scale-output patchvsr/models/patchvsr-mini 0.5 OUT_DIR
+
+`clean-head` writes a copy of a model folder with a second detail head, the checkpoint's head
+(a `configs/mini-v5.toml` run, trained on input cleaned at denoise 1): the denoise control
+interpolates the two heads' weights (`PatchVSRAdapter.base_latent`).
+
+    python scripts/mini_weights.py clean-head runs/mini-v5/checkpoint/ema.safetensors \
+        patchvsr/models/patchvsr-mini OUT_DIR
 """
 
 from __future__ import annotations
@@ -26,6 +41,7 @@ from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from patchvsr.models.adapter import PatchVSRAdapter  # noqa: E402
 from patchvsr.pipeline.pipeline_patchvsr import PatchVSRPipeline  # noqa: E402
 from patchvsr.train.config import load_config  # noqa: E402
 from patchvsr.train.model import (  # noqa: E402
@@ -68,6 +84,44 @@ def export(weights_file: str, model: str, out: str) -> None:
     print(f"{out}: {model} with the weights of {weights_file}")
 
 
+def clean_head(weights_file: str, model: str, out: str) -> None:
+    pipe = PatchVSRPipeline.from_pretrained(model)
+    if pipe.adapter is None or pipe.adapter.detail is None:
+        raise SystemExit(f"{model} has no detail head")
+    weights = load_file(weights_file)
+    head = {
+        name.removeprefix(DETAIL_PARAMETERS): w
+        for name, w in weights.items()
+        if name.startswith(DETAIL_PARAMETERS)
+    }
+    settings = {k: v for k, v in pipe.adapter.config.items() if not k.startswith("_")}
+    adapter = PatchVSRAdapter(**{**settings, "clean_head": True})
+    missing, unexpected = adapter.load_state_dict(pipe.adapter.state_dict(), strict=False)
+    if unexpected or any(not n.startswith("detail_clean.") for n in missing):
+        raise SystemExit(f"{model}'s adapter does not take a second head")
+    try:
+        adapter.detail_clean.load_state_dict(head)
+    except RuntimeError as e:
+        raise SystemExit(f"{weights_file} does not hold a head of {model}'s shape: {e}") from e
+    pipe.register_modules(adapter=adapter.to(pipe.adapter.dtype))
+    pipe.save_pretrained(out)
+    print(f"{out}: {model} with the clean-input head of {weights_file}")
+
+
+def scale_output(model: str, factor: float, out: str) -> None:
+    pipe = PatchVSRPipeline.from_pretrained(model)
+    adapter = pipe.adapter
+    if adapter is None or not adapter.config.predict_residual:
+        raise SystemExit(f"{model} does not predict a residual: its output cannot be scaled")
+    if adapter.config.prediction_type != "sample":
+        raise SystemExit(f"{model} predicts the velocity: scaling its last layer is not its x0")
+    with torch.no_grad():
+        pipe.transformer.proj_out.weight.mul_(factor)
+        pipe.transformer.proj_out.bias.mul_(factor)
+    pipe.save_pretrained(out)
+    print(f"{out}: {model} with its transformer's residual scaled by {factor:g}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -79,11 +133,23 @@ def main() -> int:
     p.add_argument("weights")
     p.add_argument("model", help="a model folder of the same architecture")
     p.add_argument("out")
+    p = sub.add_parser("clean-head", help="checkpoint's head -> a model's head for cleaned input")
+    p.add_argument("weights")
+    p.add_argument("model", help="the model folder that gets the second head")
+    p.add_argument("out")
+    p = sub.add_parser("scale-output", help="a model with its transformer's residual scaled")
+    p.add_argument("model")
+    p.add_argument("factor", type=float)
+    p.add_argument("out")
     args = parser.parse_args()
     if args.command == "init":
         init(args.model, args.config, args.out)
-    else:
+    elif args.command == "export":
         export(args.weights, args.model, args.out)
+    elif args.command == "scale-output":
+        scale_output(args.model, args.factor, args.out)
+    else:
+        clean_head(args.weights, args.model, args.out)
     return 0
 
 

@@ -17,7 +17,7 @@ from patchvsr.method.denoise_level import FLOOR, blockiness, estimate_denoise, n
 from patchvsr.models.detail import DetailHead
 from patchvsr.request import Request, RequestError, parse_denoise
 from patchvsr.train.data import make_batch
-from patchvsr.train.graded import film_grain, graded
+from patchvsr.train.graded import film_grain, graded, graded_sharp
 from patchvsr.train.loop import data_settings
 from patchvsr.train.media import load_sources
 from patchvsr.train.model import build_pipeline
@@ -152,6 +152,25 @@ def test_graded_clips_degrade_with_their_level():
     assert error(1.0) > error(0.1) * 1.5
     grainy = film_grain(torch.zeros(3, 2, 16, 16), rng, 10.0)
     assert not torch.equal(grainy[:, 0], grainy[:, 1])  # grain moves from frame to frame
+
+
+def test_sharp_graded_clips_keep_the_detail_that_the_blurred_chain_loses():
+    y, x = np.mgrid[0:64, 0:64]
+    frame = 0.6 * np.sin(x / 2.0) * np.cos(y / 3.0)  # detail near the LR clip's limit
+    clip = torch.tensor(np.stack([frame] * 3)[:, None].repeat(4, 1), dtype=torch.float32)
+    reference = torch.nn.functional.avg_pool2d(clip, 4)
+
+    def error(chain, level: float) -> float:
+        errors = [
+            float((chain(clip, 4, np.random.default_rng(k), level)[0] - reference).abs().mean())
+            for k in range(6)
+        ]
+        return float(np.mean(errors))
+
+    lr, level = graded_sharp(clip, 4, np.random.default_rng(0))
+    assert lr.shape == (3, 4, 16, 16) and 0.05 <= level <= 1.0
+    assert error(graded_sharp, 1.0) > error(graded_sharp, 0.1) * 1.5
+    assert error(graded_sharp, 0.5) < 0.8 * error(graded, 0.5)
 
 
 def test_training_scenes_carry_their_level_to_the_head(media):  # noqa: F811

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from patchvsr.method.box import box_mean
+
 STEADY_LEVEL = 0.25  # the level at which the steady stage is full and the spatial one starts
 
 
@@ -50,6 +52,19 @@ def stage_levels(denoise: float) -> tuple[float, float]:
     steady = min(1.0, denoise / STEADY_LEVEL)
     spatial = max(0.0, (denoise - STEADY_LEVEL) / (1.0 - STEADY_LEVEL))
     return steady, spatial
+
+
+def clean_head_share(denoise) -> float:
+    """How much of a model's head for cleaned input (`PatchVSRAdapter(clean_head=True)`)
+    its weights take at `denoise` (None: 0): the spatial stage's fraction. The steady stage
+    changes little of a picture, so up to `STEADY_LEVEL` the clean-source head stays whole;
+    at 1 the other head, trained on clips filtered at 1, takes over."""
+    if denoise is None:
+        return 0.0
+    level = torch.as_tensor(denoise, dtype=torch.float32)
+    if level.numel() != 1:
+        raise ValueError("a model with two detail heads takes one denoise level per call")
+    return stage_levels(float(level))[1]
 
 
 @torch.no_grad()
@@ -86,7 +101,7 @@ def non_local_means(x: torch.Tensor, stage: Stage, h: float) -> torch.Tensor:
                           slice(s + dx, s + dx + width))  # fmt: skip
                 candidate = source[window]
                 distance = (x - candidate).square_().mean(1, keepdim=True)
-                distance = F.avg_pool2d(distance, box, 1, stage.patch, count_include_pad=False)
+                distance = box_mean(distance, box)
                 weight = distance.mul_(inverse)
                 if stage.compact:  # (1 - d / h^2)^2, 0 beyond: nothing of a mismatch
                     weight = weight.add_(1.0).clamp_(min=0.0).square_()

@@ -29,7 +29,9 @@ import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.models.transformers.transformer_wan import WanTransformerBlock
+from torch.func import functional_call
 
+from patchvsr.method.clean_input import clean_head_share
 from patchvsr.method.location import encoding_dim
 from patchvsr.models.detail import DetailHead
 
@@ -80,6 +82,7 @@ class PatchVSRAdapter(ModelMixin, ConfigMixin):
         detail_blocks: int = 2,
         detail_levels: bool = False,
         detail_pitch: int = 0,
+        clean_head: bool = False,
     ) -> None:
         super().__init__()
         if prediction_type not in ("velocity", "sample"):
@@ -129,6 +132,13 @@ class PatchVSRAdapter(ModelMixin, ConfigMixin):
                 levels=detail_levels,
                 pitch=detail_pitch,
             )
+        self.detail_clean = None
+        if clean_head:  # a second head, for input cleaned at denoise 1 (`base_latent`)
+            if not detail_channels:
+                raise ValueError("clean_head is a second detail head: set detail_channels")
+            self.detail_clean = DetailHead(
+                latent_channels, detail_channels, detail_blocks, pitch=detail_pitch
+            )
         self.gradient_checkpointing = False
 
     # -- helpers ----------------------------------------------------------------------------
@@ -169,8 +179,24 @@ class PatchVSRAdapter(ModelMixin, ConfigMixin):
     def base_latent(self, z_lr: torch.Tensor, denoise=None) -> torch.Tensor:
         """What a residual model's prediction is added to: the upscaled input's latent
         (B, C, f, h, w), sharpened by the detail head when there is one, at the `denoise`
-        level(s) (a float or (B,); a head without levels ignores it)."""
-        return z_lr if self.detail is None else z_lr + self.detail(z_lr, denoise)
+        level(s) (a float or (B,); a head without levels ignores it). With a head for
+        cleaned input (`clean_head`) the two heads' weights are interpolated by the
+        filter's spatial stage (`clean_head_share`), as Real-ESRGAN interpolates its two
+        weight sets by its denoise strength."""
+        if self.detail is None:
+            return z_lr
+        share = clean_head_share(denoise) if self.detail_clean is not None else 0.0
+        if share == 0.0:
+            return z_lr + self.detail(z_lr, denoise)
+        if share == 1.0:
+            return z_lr + self.detail_clean(z_lr)
+        mixed = {
+            name: torch.lerp(p, clean, share)
+            for (name, p), clean in zip(
+                self.detail.named_parameters(), self.detail_clean.parameters(), strict=True
+            )
+        }
+        return z_lr + functional_call(self.detail, mixed, (z_lr,))
 
     # -- the three parts --------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from patchvsr.frames import fold_frames, unfold_frames
+from patchvsr.method.box import box_mean
 
 
 class _ResBlock(nn.Module):
@@ -87,9 +88,7 @@ def remove_pitch_pattern(correction: torch.Tensor, pitch: int) -> torch.Tensor:
     pattern, and is taken out. Detail at other frequencies averages away in the means and
     stays."""
     n, c, h, w = correction.shape
-    local = F.avg_pool2d(
-        correction.float(), PATTERN_CELLS, 1, PATTERN_CELLS // 2, count_include_pad=False
-    ).view(n, c // pitch**2, pitch, pitch, h, w)
+    local = box_mean(correction.float(), PATTERN_CELLS).view(n, c // pitch**2, pitch, pitch, h, w)
     mean = local.mean((2, 3))  # (n, colours, h, w)
     padded = F.pad(mean, (1, 1, 1, 1), mode="replicate")
     gx = (padded[..., 1:-1, 2:] - padded[..., 1:-1, :-2]) / (2 * pitch)  # per output pixel

@@ -89,7 +89,8 @@ class ModelConfig:
     # The head's correction loses any pattern of this period (the codec's factor; 0: off).
     detail_pitch: int = 0
     # trainable = "detail" sets the transformer's last layer to zero (the head alone is the
-    # model) unless this keeps it as run.init_weights gives it (a head fine-tuned under it).
+    # model) unless this keeps it as run.init_weights gives it: the head is then fine-tuned
+    # under it, its target what the frozen transformer's one-step output leaves.
     keep_transformer: bool = False
     # Pipeline settings saved with the model (a pretrained base's too: set them to its own).
     base_size: int = 128
@@ -119,6 +120,7 @@ class DataConfig:
     max_pan: float = 3.0
     patches_per_scene: int = 1  # patches cut from each scene (cheaper batches)
     max_video_frames: int = 600
+    clean_input: float = 0.0  # the denoise filter's level on every input (0: off)
 
 
 @dataclass
@@ -322,6 +324,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise _fail("data.video_fraction", f"must be in [0, 1], got {d.video_fraction}")
     if not 0 <= d.native_fraction <= 1:
         raise _fail("data.native_fraction", f"must be in [0, 1], got {d.native_fraction}")
+    if not 0 <= d.clean_input <= 1:
+        raise _fail("data.clean_input", f"must be a denoise level in [0, 1], got {d.clean_input}")
     if len(d.zoom) != 2 or not 0 < d.zoom[0] <= d.zoom[1]:
         raise _fail("data.zoom", f"must be [min, max] with 0 < min <= max, got {d.zoom}")
     _positive("data.max_pan", d.max_pan, zero_ok=True)

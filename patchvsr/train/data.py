@@ -24,6 +24,7 @@ import torch
 from PIL import Image
 
 from patchvsr.frames import to_levels, to_signed
+from patchvsr.method.clean_input import clean_clip
 from patchvsr.train.degrade import from_uint8, pick
 from patchvsr.train.graded import degrade_with_level
 from patchvsr.train.media import Source
@@ -51,6 +52,9 @@ class DataSettings:
     # Patches cut from each scene: making the scene (resampling, degrading) costs far more
     # than cutting a patch, so several patches per scene keep a GPU fed.
     patches_per_scene: int = 1
+    # The denoise control's input filter (`patchvsr.method.clean_input`) run on every input
+    # at this level (0: off), as inference runs it: a head trained for cleaned clips.
+    clean_input: float = 0.0
 
 
 def _window_box(cy, cx, z, scene_hw) -> tuple[float, float, float, float]:
@@ -262,6 +266,8 @@ def make_scene(
     clip = random_clip(sources, scene_hw, rng, s)  # (F, H, W, 3) uint8
     kind = pick(s.degradations, rng)
     lr, level = degrade_with_level(from_uint8(clip), scale, kind, rng)
+    if s.clean_input > 0.0:
+        lr = clean_clip(lr[None], s.clean_input)[0]
     lr = _quantize(lr)
     patches = min(s.patches_per_scene, s.batch_size - index * s.patches_per_scene)
     boxes = [random_box(scene_hw, s.patch, s.align, rng) for _ in range(patches)]

@@ -15,7 +15,8 @@
 - `"realistic2"`: Real-ESRGAN's second-order chain (blur, resize, noise, JPEG, twice), ending
   in H.264, MPEG-4 or JPEG.
 - `"graded"`: the second-order chain with film grain and a video codec at a drawn level, which
-  a detail head with levels is told (`patchvsr.train.graded`).
+  a detail head with levels is told (`patchvsr.train.graded`); `"graded_sharp"` the same
+  noise, grain and codec on a sharp downscale (no blur).
 
 Every function takes a `numpy.random.Generator`, so a clip's degradation is a pure function of
 the seed (training is reproducible, and resuming continues the same data).
@@ -37,7 +38,7 @@ from PIL import Image
 
 from patchvsr.frames import frames_to_video, video_to_frames
 
-KINDS = ("bilinear", "bicubic", "realistic", "codec", "realistic2", "graded")
+KINDS = ("bilinear", "bicubic", "realistic", "codec", "realistic2", "graded", "graded_sharp")
 _RESIZE_MODES = ("area", "bilinear", "bicubic")
 
 
@@ -298,7 +299,7 @@ def degrade(clip: torch.Tensor, scale: int, kind: str, rng: np.random.Generator)
         return codec(clip, scale, rng)
     if kind == "realistic2":
         return realistic2(clip, scale, rng)
-    if kind == "graded":  # it also tells the level it drew: `patchvsr.train.graded`
+    if kind in ("graded", "graded_sharp"):  # they tell their level: `patchvsr.train.graded`
         raise ValueError('"graded" clips come with their level: use graded.degrade_with_level')
     raise ValueError(f"unknown degradation {kind!r}; choose from {', '.join(KINDS)}")
 

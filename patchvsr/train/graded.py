@@ -119,6 +119,26 @@ def graded(
     return _compress(out.clamp(-1, 1), rng, u), u
 
 
+def graded_sharp(
+    clip: torch.Tensor, scale: int, rng: np.random.Generator, level: float | None = None
+) -> tuple[torch.Tensor, float]:
+    """`graded` without the blur and the intermediate resize: a sharp downscale (a random
+    kernel), then the noise, grain and codec of `graded` at the level. Footage shot sharp and
+    degraded on the way (a phone's sensor noise, then the platform's encoder) looks like this;
+    a head trained only on the blurred chain learns to sharpen every input hard."""
+    u = float(rng.uniform(0.05, 1.0)) if level is None else float(level)
+    _, _, h, w = clip.shape
+    if h % scale or w % scale:
+        raise ValueError(f"clip size {w}x{h} is not divisible by the scale {scale}")
+    out = resize(clip, h // scale, w // scale, _RESIZE_MODES[rng.integers(len(_RESIZE_MODES))])
+    out = out.clamp(-1, 1)
+    if rng.random() < 0.8:
+        out = _noise(out, rng, _amount(rng, u, 12.0))
+    if rng.random() < 0.3:
+        out = film_grain(out, rng, _amount(rng, u, 12.0))
+    return _compress(out.clamp(-1, 1), rng, u), u
+
+
 def degrade_with_level(
     clip: torch.Tensor, scale: int, kind: str, rng: np.random.Generator
 ) -> tuple[torch.Tensor, float]:
@@ -126,4 +146,6 @@ def degrade_with_level(
     level of a "graded" clip, a fixed one for the other kinds (0 for clean downscales)."""
     if kind == "graded":
         return graded(clip, scale, rng)
+    if kind == "graded_sharp":
+        return graded_sharp(clip, scale, rng)
     return degrade(clip, scale, kind, rng), KIND_LEVELS[kind]

@@ -75,6 +75,7 @@ def data_settings(cfg: TrainConfig) -> DataSettings:
         max_pan=d.max_pan,
         batch_size=cfg.optim.batch_size,
         patches_per_scene=d.patches_per_scene,
+        clean_input=d.clean_input,
     )
 
 
@@ -206,7 +207,12 @@ def train(
         dev.type == "cuda",
     )
     model, optimizer, loader, schedule = accelerator.prepare(
-        TrainStep(pipe, cfg.optim, head_only=cfg.model.trainable == "detail"),
+        TrainStep(
+            pipe,
+            cfg.optim,
+            head_only=cfg.model.trainable == "detail",
+            under_transformer=cfg.model.keep_transformer,
+        ),
         optimizer,
         loader,
         schedule,

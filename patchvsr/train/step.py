@@ -134,6 +134,36 @@ def detail_loss(pipe: PatchVSRPipeline, batch: Batch) -> torch.Tensor:
     return F.l1_loss(pipe.residual_base(z_lr, _levels(pipe, batch)).float(), z_hr.float())
 
 
+def detail_under_transformer_loss(
+    pipe: PatchVSRPipeline, batch: Batch, o: OptimConfig
+) -> torch.Tensor:
+    """`trainable = "detail"` with `keep_transformer`: the head under a frozen transformer
+    that adds its residual to the head's base. The output is what one-step inference makes
+    (from pure noise, sigma 1: x0 = noise - velocity) plus the base, against the HR latent
+    (L1). The transformer's residual does not depend on the head (it sees the condition, not
+    the base), so it runs without a graph; the head learns what the transformer leaves."""
+    codec = pipe.codec
+    height, width = batch.hr.shape[3:]
+    dtype = pipe.transformer.dtype
+    z_lr, glob, z_hr = scene_latents(pipe, batch)
+    base = pipe.residual_base(z_lr, _levels(pipe, batch))
+    base = crop_latents(base, batch.scene, batch.boxes, codec.spatial)
+    target = crop_latents(z_hr, batch.scene, batch.boxes, codec.spatial)
+    with torch.no_grad():
+        z_lr_patch = crop_latents(z_lr, batch.scene, batch.boxes, codec.spatial)
+        noise, _, cond_noise = patch_noise(batch.seeds, target.shape[1:], o, target.device, dtype)
+        timestep = torch.full((len(batch.boxes),), 1000.0, device=target.device)
+        cond = pipe.augment_condition(z_lr_patch, cond_noise)
+        boxes = normalized_boxes(batch.boxes, height, width)
+        context = None
+        if glob is not None:
+            text = pipe.prompt_embeds.to(target.device, dtype).expand(len(boxes), -1, -1)
+            context = pipe.model.encode_global(glob[batch.scene.to(glob.device)], timestep, text)
+        velocity = pipe.predict_patches(noise, cond, timestep, boxes, context, float(batch.scale))
+        residual = noise.float() - velocity.float()
+    return F.l1_loss(base.float() + residual, target.float())
+
+
 def _levels(pipe: PatchVSRPipeline, batch: Batch) -> torch.Tensor | None:
     """Each scene's degradation level, for a detail head with levels (its `denoise` input)."""
     if not pipe.has_denoise or batch.levels is None:
@@ -147,14 +177,23 @@ class TrainStep(torch.nn.Module):
     the parameters a forward through the wrapper used; FSDP shards them). The autoencoder is
     deliberately not a submodule: frozen, in eval mode, never wrapped."""
 
-    def __init__(self, pipe: PatchVSRPipeline, optim: OptimConfig, head_only: bool = False) -> None:
+    def __init__(
+        self,
+        pipe: PatchVSRPipeline,
+        optim: OptimConfig,
+        head_only: bool = False,
+        under_transformer: bool = False,
+    ) -> None:
         super().__init__()
         self.transformer = pipe.transformer
         self.adapter = pipe.adapter
         self.pipe, self.optim = pipe, optim  # a DiffusionPipeline is not an nn.Module
         self.head_only = head_only  # trainable = "detail": `detail_loss`
+        self.under_transformer = under_transformer  # and keep_transformer
 
     def forward(self, batch: Batch) -> torch.Tensor:
+        if self.head_only and self.under_transformer:
+            return detail_under_transformer_loss(self.pipe, batch, self.optim)
         if self.head_only:
             return detail_loss(self.pipe, batch)
         return flow_loss(self.pipe, batch, self.optim)

@@ -23,7 +23,7 @@ from patchvsr.train.loop import data_settings
 from patchvsr.train.media import load_sources
 from patchvsr.train.model import build_pipeline
 from patchvsr.train.step import detail_under_transformer_loss
-from tests.test_detail_head import _clip, _run, headed_config
+from tests.test_detail_head import _clip, _run, headed_config, train_head
 from tests.test_train import media  # noqa: F401  (the fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -156,15 +156,7 @@ def test_a_head_under_the_kept_transformer_learns_what_it_leaves(media):  # noqa
         silent = detail_under_transformer_loss(pipe, batch, cfg.optim)
         pipe.transformer.proj_out.weight.copy_(saved)
     assert abs(loss.item() - silent.item()) > 1e-4  # the transformer is in the loop
-    head = list(pipe.adapter.detail.parameters())
-    opt = torch.optim.Adam(head, lr=1e-3)
-    losses = []
-    for _ in range(15):
-        loss = detail_under_transformer_loss(pipe, batch, cfg.optim)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = train_head(pipe, lambda: detail_under_transformer_loss(pipe, batch, cfg.optim), 15)
     assert pipe.transformer.proj_out.weight.grad is None
     assert losses[-1] < 0.98 * losses[0], losses
 

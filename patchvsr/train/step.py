@@ -87,11 +87,32 @@ def scene_latents(pipe: PatchVSRPipeline, batch: Batch):
     return z_lr, glob, pipe.codec.encode(hr).to(pipe.transformer.dtype)
 
 
+def predict_batch(
+    pipe: PatchVSRPipeline,
+    batch: Batch,
+    z_lr_patch: torch.Tensor,  # (B, C, f, h, w) the patches' upscaled-input latents
+    glob: torch.Tensor | None,  # the scenes' global views
+    noisy: torch.Tensor,  # (B, C, f, h, w) the patches' noisy latents
+    timestep: torch.Tensor,  # (B,) fp32
+    cond_noise: torch.Tensor,  # (B, C, f, h, w) the condition's augmentation noise
+) -> torch.Tensor:
+    """The model's velocity for the batch's patches, conditioned as inference conditions them:
+    the noise-augmented condition, the patches' boxes and their scenes' global views."""
+    height, width = batch.hr.shape[3:]
+    cond = pipe.augment_condition(z_lr_patch, cond_noise)
+    boxes = normalized_boxes(batch.boxes, height, width)
+    context = None
+    if glob is not None:
+        text = pipe.prompt_embeds.to(noisy.device, pipe.transformer.dtype)
+        text = text.expand(len(boxes), -1, -1)
+        # One global view per patch (its scene's), each at the patch's own noise level.
+        context = pipe.model.encode_global(glob[batch.scene.to(glob.device)], timestep, text)
+    return pipe.predict_patches(noisy, cond, timestep, boxes, context, float(batch.scale))
+
+
 def flow_loss(pipe: PatchVSRPipeline, batch: Batch, o: OptimConfig) -> torch.Tensor:
     """Mean squared error of the velocity prediction on the batch's patches."""
     codec = pipe.codec
-    height, width = batch.hr.shape[3:]
-    b = len(batch.boxes)
     dtype = pipe.transformer.dtype
     z_lr, glob, z_hr = scene_latents(pipe, batch)
     z_lr_patch = crop_latents(z_lr, batch.scene, batch.boxes, codec.spatial)
@@ -109,15 +130,7 @@ def flow_loss(pipe: PatchVSRPipeline, batch: Batch, o: OptimConfig) -> torch.Ten
     noisy = (1.0 - s) * x0.detach() + s * noise
     # fp32, as inference passes it (and diffusers): bf16 would round 236.84 to 237
     timestep = sigma.float() * 1000.0
-    cond = pipe.augment_condition(z_lr_patch, cond_noise)
-
-    boxes = normalized_boxes(batch.boxes, height, width)
-    context = None
-    if glob is not None:
-        text = pipe.prompt_embeds.to(x0.device, dtype).expand(b, -1, -1)
-        # One global view per patch (its scene's), each at the patch's own noise level.
-        context = pipe.model.encode_global(glob[batch.scene.to(glob.device)], timestep, text)
-    velocity = pipe.predict_patches(noisy, cond, timestep, boxes, context, float(batch.scale))
+    velocity = predict_batch(pipe, batch, z_lr_patch, glob, noisy, timestep, cond_noise)
     if pipe.adapter is not None and pipe.adapter.config.prediction_type == "sample":
         # x0 back from the velocity the model returns (exactly its raw output): the loss is the
         # x0 error, which weighs the high-noise steps that few-step sampling relies on.
@@ -143,7 +156,6 @@ def detail_under_transformer_loss(
     (L1). The transformer's residual does not depend on the head (it sees the condition, not
     the base), so it runs without a graph; the head learns what the transformer leaves."""
     codec = pipe.codec
-    height, width = batch.hr.shape[3:]
     dtype = pipe.transformer.dtype
     z_lr, glob, z_hr = scene_latents(pipe, batch)
     base = pipe.residual_base(z_lr, _levels(pipe, batch))
@@ -153,13 +165,7 @@ def detail_under_transformer_loss(
         z_lr_patch = crop_latents(z_lr, batch.scene, batch.boxes, codec.spatial)
         noise, _, cond_noise = patch_noise(batch.seeds, target.shape[1:], o, target.device, dtype)
         timestep = torch.full((len(batch.boxes),), 1000.0, device=target.device)
-        cond = pipe.augment_condition(z_lr_patch, cond_noise)
-        boxes = normalized_boxes(batch.boxes, height, width)
-        context = None
-        if glob is not None:
-            text = pipe.prompt_embeds.to(target.device, dtype).expand(len(boxes), -1, -1)
-            context = pipe.model.encode_global(glob[batch.scene.to(glob.device)], timestep, text)
-        velocity = pipe.predict_patches(noise, cond, timestep, boxes, context, float(batch.scale))
+        velocity = predict_batch(pipe, batch, z_lr_patch, glob, noise, timestep, cond_noise)
         residual = noise.float() - velocity.float()
     return F.l1_loss(base.float() + residual, target.float())
 

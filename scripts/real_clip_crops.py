@@ -10,7 +10,8 @@ pixels of context on every side (cheap on a CPU, and no method sees a frame edge
 the crop is shown at x4 (192 px) per method, one row per clip. Real-ESRGAN (realesr-animevideov3) is the
 column users compare against; it is left out, with a note, where it is not installed.
 `--denoise` gives each model column its denoise level (auto, or 0..1; one model folder may be
-listed twice at two levels); models without the control ignore it.
+listed twice at two levels); models without the control ignore it. Auto is estimated as
+`upscale` estimates it, on the clip's first 16 whole frames, not on the crop.
 """
 
 from __future__ import annotations
@@ -29,9 +30,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import realesrgan_reference  # noqa: E402
 from eval_mini import SCALE, bicubic, strip, textured_window  # noqa: E402
 
+from patchvsr.frames import frames_to_video  # noqa: E402
 from patchvsr.io.reader import read_frames  # noqa: E402
+from patchvsr.method.denoise_level import estimate_denoise  # noqa: E402
 from patchvsr.models.configs import MINI_DIR  # noqa: E402
 from patchvsr.pipeline.pipeline_patchvsr import PatchVSRPipeline  # noqa: E402
+from patchvsr.video.upscalers import FILTER_WINDOW  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CLIPS = "dove_demo/002.mp4,dove_demo/005.mp4,realbasicvsr_demo_000"
@@ -65,7 +69,9 @@ def main() -> int:
         print(f"note: no Real-ESRGAN column: {why}")
     rows = []
     for clip in args.clips.split(","):
-        whole = read_frames(Path(args.data) / clip, 0, 4)
+        whole = read_frames(Path(args.data) / clip, 0, FILTER_WINDOW)
+        auto = estimate_denoise(frames_to_video(whole))
+        whole = whole[:4]
         y, x = textured_window(whole[0], LR_CROP)
         y0, x0 = max(0, y - CONTEXT), max(0, x - CONTEXT)
         lr = np.ascontiguousarray(whole[:, y0 : y + LR_CROP + CONTEXT, x0 : x + LR_CROP + CONTEXT])
@@ -74,14 +80,18 @@ def main() -> int:
         outputs = {"bicubic": bicubic(lr, hr_shape)[0]}
         for label, pipe in models.items():
             gen = torch.Generator().manual_seed(args.seed)
-            out = pipe(lr, scale=SCALE, generator=gen, denoise=denoise[label])
+            level = auto if denoise[label] is None and pipe.has_denoise else denoise[label]
+            out = pipe(lr, scale=SCALE, generator=gen, denoise=level)
             outputs[label] = out.frames[0]
         if reference is not None:
             outputs["Real-ESRGAN"] = reference(lr[:1])[0]
         Y, X, S = (y - y0) * SCALE, (x - x0) * SCALE, LR_CROP * SCALE
         tiles = {k: np.ascontiguousarray(v[Y : Y + S, X : X + S]) for k, v in outputs.items()}
         rows.append(strip(tiles, zoom=1))
-        print(f"{clip}: LR crop at ({y}, {x}), {LR_CROP} px; columns: {', '.join(tiles)}")
+        print(
+            f"{clip}: LR crop at ({y}, {x}), {LR_CROP} px; auto denoise {auto:.2f}; "
+            f"columns: {', '.join(tiles)}"
+        )
     sheet = Image.new(
         "RGB", (max(r.width for r in rows), sum(r.height + 14 for r in rows)), "white"
     )

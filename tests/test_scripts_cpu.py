@@ -62,6 +62,9 @@ def test_real_clip_crops_draws_a_row_per_clip(tmp_path):
                 "--labels", "mini", "--denoise", "1", "--clips", "small.mp4",
                 "--data", str(data), "--out", str(sheet)])  # fmt: skip
     assert "columns: bicubic, mini" in proc.stdout
+    # Auto is read off the clip's whole frames (as `upscale` reads it) and said: 0.25 to 1.
+    level = float(proc.stdout.split("auto denoise ")[1].split(";")[0])
+    assert 0.25 <= level <= 1.0
     from PIL import Image
 
     with Image.open(sheet) as image:

@@ -55,8 +55,8 @@ STRENGTH_HELP = (
     "low keeps the picture close to the input, high lets the model invent more detail."
 )
 DENOISE_HELP = (
-    "0: the most detail (clean sources). 1: no noise, grain or compression blocks. Auto: "
-    "0.25, steadies flicker; raise it for grainy clips."
+    "0: the most detail (clean sources). 1: no noise, grain or codec blocks. Auto: 0.25, "
+    "steadies flicker, adds no grain to flat areas; raise it for grainy clips."
 )
 RESULT_CAPTION = (
     "Above, left of each divider: the plain enlargement (bicubic); right: the model. The zoom "

@@ -75,14 +75,17 @@ def test_a_config_that_names_a_default_writes_it_on_export(tmp_path):
     from patchvsr.train.model import build_pipeline, export_pipeline
 
     cfg = load_config(TINY_CONFIG)
-    cfg.model.inference_patch, cfg.model.scheme = 48, "tiles"
+    cfg.model.inference_patch, cfg.model.scheme, cfg.model.flat_guard = 48, "tiles", 6.0
     pipe = build_pipeline(cfg.model, seed=0)
     out = export_pipeline(pipe, tmp_path / "exported", cfg.model)
     index = json.loads((out / "model_index.json").read_text())
     assert (index["default_patch_size"], index["default_scheme"]) == (48, "tiles")
+    assert index["flat_guard"] == 6.0
 
 
-@pytest.mark.parametrize("key, value", [("inference_patch", 36), ("scheme", "grid")])
+@pytest.mark.parametrize(
+    "key, value", [("inference_patch", 36), ("scheme", "grid"), ("flat_guard", -1.0)]
+)
 def test_a_config_with_a_bad_default_is_refused(tmp_path, key, value):
     from patchvsr.errors import PatchVSRError
     from patchvsr.train.config import load_config, validate

@@ -71,6 +71,20 @@ def test_real_clip_crops_draws_a_row_per_clip(tmp_path):
         assert image.width >= 2 * 192 and image.height > 192
 
 
+def test_flat_grain_prints_a_line_per_clip_with_bicubic_beside(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    write_small_clip(data / "small.mp4", 4)
+    proc = run([sys.executable, "scripts/flat_grain.py", "patchvsr/models/patchvsr-mini",
+                "--denoise", "0,auto", "--clips", "small.mp4", "--data", str(data),
+                "--frames", "2", "--crop", "48x32"])  # fmt: skip
+    header, row = proc.stdout.splitlines()[1:3]
+    assert header.split()[2:] == ["bicubic", "patchvsr-mini", "d=0.0", "patchvsr-mini", "d=auto"]
+    name, auto, *grain = row.split()
+    assert name == "small.mp4" and 0.25 <= float(auto) <= 1.0
+    assert len(grain) == 3 and all(float(g) >= 0 for g in grain)
+
+
 def test_realesrgan_reference_upscales_or_says_why_not():
     upscale, why = realesrgan_reference.load()
     if upscale is None:  # not installed: one line that says how to install it

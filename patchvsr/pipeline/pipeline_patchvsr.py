@@ -38,6 +38,7 @@ from patchvsr.errors import PatchVSRError
 from patchvsr.frames import as_video, pad_video, upscale_bicubic, video_to_frames
 from patchvsr.method.clean_input import clean_clip
 from patchvsr.method.denoise_level import check_denoise, estimate_denoise
+from patchvsr.method.flat_guard import guard_flat_areas, guard_strength
 from patchvsr.method.grid import PatchPlan, default_scheme
 from patchvsr.method.location import location_scale
 from patchvsr.method.temporal import plan_windows, window_weights
@@ -95,6 +96,7 @@ class PatchVSRPipeline(PatchDenoisingMixin, DiffusionPipeline):
         default_patch_size: int | None = None,
         default_scheme: str | None = None,
         clean_input: bool = False,
+        flat_guard: float = 0.0,
     ) -> None:
         """`base_size`: the base model's training resolution, the size of patches and of the
         global view; `window` frames per temporal window, consecutive ones sharing
@@ -105,7 +107,9 @@ class PatchVSRPipeline(PatchDenoisingMixin, DiffusionPipeline):
         `default_patch_size` the patch size run when not told (None: `base_size`) and
         `default_scheme` the grid (None: `grid.default_scheme` of the steps that run);
         `clean_input` the `denoise` control's filter on the input clip before it is upscaled
-        (`patchvsr.method.clean_input`, mini's)."""
+        (`patchvsr.method.clean_input`, mini's); `flat_guard` the strength (8-bit levels, 0:
+        off) of the `denoise` control's last stage, which keeps the output's flat areas as
+        quiet as the input's (`patchvsr.method.flat_guard`, mini's)."""
         super().__init__()
         self.register_modules(
             transformer=transformer, vae=vae, scheduler=scheduler, adapter=adapter, prompt=prompt
@@ -121,6 +125,7 @@ class PatchVSRPipeline(PatchDenoisingMixin, DiffusionPipeline):
             default_patch_size=default_patch_size,
             default_scheme=default_scheme,
             clean_input=clean_input,
+            flat_guard=flat_guard,
         )
         self._model = None
         self.bf16_matmuls = False  # see `enable_bf16_matmuls`
@@ -391,9 +396,13 @@ class PatchVSRPipeline(PatchDenoisingMixin, DiffusionPipeline):
             weight = torch.as_tensor(blend[k], dtype=done.dtype, device=done.device)
             result[:, :, start:stop] += done * weight.view(1, 1, -1, 1, 1)
 
-        # 8. Post-process: steady detail where the picture stands still, the output format
+        # 8. Post-process: steady detail where the picture stands still, flat areas kept
+        # quiet, the output format
         if self.config.get("steady_detail", False):
             result = steady_detail(result, upscale_bicubic(lr, *out_hw).to(result.dtype), lr)
+        guard = self.config.get("flat_guard", 0.0)
+        if denoise and guard:
+            result = guard_flat_areas(result, lr, guard_strength(guard, denoise))
         frames = video_to_frames(result) if output_type == "np" else result
 
         # 9. Offload all models

@@ -102,6 +102,7 @@ class ModelConfig:
     clip_noise: bool = False  # one noise field per clip at inference (temporal_detail.clip_noise)
     steady_detail: bool = False  # detail averaged over still frames (temporal_detail.steady_detail)
     clean_input: bool = False  # the denoise control's input filter (method.clean_input)
+    flat_guard: float = 0.0  # the denoise control's flat-area guard, levels (method.flat_guard)
     inference_patch: int = 0  # patch size at inference when not told (0: base_size)
     scheme: str = ""  # grid at inference when not told ("": grid.default_scheme of the steps)
 
@@ -293,6 +294,10 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise _fail(
             "model.inference_patch",
             f"({m.inference_patch}) must be 0 or a multiple of the model's token size {align}",
+        )
+    if m.flat_guard < 0:
+        raise _fail(
+            "model.flat_guard", f"must be 0 (off) or a strength in levels, got {m.flat_guard}"
         )
     if not d.scales or not all(isinstance(k, int) and k >= 1 for k in d.scales):
         raise _fail("data.scales", f"must be a list of integer scale factors >= 1, got {d.scales}")

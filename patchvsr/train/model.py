@@ -243,6 +243,7 @@ def export_pipeline(pipe: PatchVSRPipeline, folder: str | Path, m: ModelConfig) 
         transformer, pipe.vae, pipe.scheduler, pipe.adapter, pipe.prompt, **settings,
         default_steps=m.steps, default_strength=m.strength,
         clip_noise=m.clip_noise, steady_detail=m.steady_detail, clean_input=m.clean_input,
+        flat_guard=m.flat_guard,
         default_patch_size=m.inference_patch or None, default_scheme=m.scheme or None,
     )  # fmt: skip
     out.save_pretrained(folder)

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from patchvsr.luma import LUMA
+
 
 def _luma(frames: np.ndarray) -> np.ndarray:
     rgb = frames.astype(np.float64)
-    return 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
+    return LUMA[0] * rgb[..., 0] + LUMA[1] * rgb[..., 1] + LUMA[2] * rgb[..., 2]
 
 
 def _high_pass(y: np.ndarray, size: int = 9) -> np.ndarray:

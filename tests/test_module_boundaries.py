@@ -60,7 +60,7 @@ def test_every_pipeline_class_a_model_index_names_imports(index):
 # layer, counting imports inside functions: the method never reaches for the pipeline, the
 # pipeline never for the job runner, the job runner never for a front end.
 LAYERS = [
-    {"errors"},
+    {"errors", "luma"},  # plain constants and the error type
     {"devices"},  # which device and dtype: torch's flags only
     {"frames"},  # a clip's layouts and the moves between them
     {"method"},  # the paper's ideas, as plain data and small tensor functions

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from patchvsr.errors import PatchVSRError
+from patchvsr.luma import LUMA
 
 # Immerkaer's Laplacian difference kernel: zero on any locally linear picture, so what is left
 # in flat areas is noise.
@@ -48,7 +49,7 @@ def check_denoise(denoise: float | None) -> float | None:
 def _luma(video: torch.Tensor) -> torch.Tensor:
     """(1, 3, F, H, W) in [-1, 1] -> (F, 1, H, W) Y in 8-bit levels."""
     rgb = (video[0].float().clamp(-1, 1) + 1.0) * 127.5
-    y = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
+    y = LUMA[0] * rgb[0] + LUMA[1] * rgb[1] + LUMA[2] * rgb[2]
     return y[:, None]
 
 

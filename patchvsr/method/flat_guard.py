@@ -28,10 +28,10 @@ import torch
 import torch.nn.functional as F
 
 from patchvsr.frames import fold_frames, unfold_frames
+from patchvsr.luma import LUMA
 from patchvsr.method.box import box_mean
 from patchvsr.method.clean_input import STEADY_LEVEL
 
-LUMA = (0.299, 0.587, 0.114)
 WINDOW = 3  # input pixels over which the input's variance is read
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import torch
 
+from patchvsr.luma import LUMA
+
 
 def clip_noise(
     shape: tuple[int, ...], generator: torch.Generator | None, salt: int = 0
@@ -46,7 +48,7 @@ def steady_detail(
     (sensor noise, a codec's artefacts) its detail flickers more; the upscale itself is kept as
     it is. The weights are found on the input's pixels, which costs little next to the
     output's."""
-    luma = torch.tensor([0.299, 0.587, 0.114], dtype=out.dtype, device=out.device)
+    luma = torch.tensor(LUMA, dtype=out.dtype, device=out.device)
     y = torch.einsum("bcfhw,c->bfhw", lr.to(out.dtype), luma) * 127.5
     detail = out - upscaled
     frames, size = out.shape[2], out.shape[-2:]

@@ -13,6 +13,7 @@ import numpy as np
 from matplotlib import patheffects
 from matplotlib.patches import Rectangle
 
+from patchvsr.luma import LUMA
 from patchvsr.method.grid import Patch, PatchPlan
 
 Box = tuple[float, float, float, float]  # normalised (y0, x0, y1, x1), end exclusive
@@ -88,7 +89,7 @@ def draw_frame(ax, frame: np.ndarray | None, height: int, width: int, gray: bool
     if frame is None:
         ax.imshow(np.full((2, 2, 3), 0.25), extent=(0, width, height, 0))
     elif gray:
-        luma = frame[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        luma = frame[..., :3].astype(np.float32) @ np.array(LUMA, np.float32)
         ax.imshow(luma, cmap="gray", vmin=0, vmax=255, extent=(0, width, height, 0), alpha=0.6)
     else:
         ax.imshow(frame, extent=(0, width, height, 0), interpolation="bilinear")

@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from patchvsr.luma import LUMA
 from patchvsr.method.grid import PatchPlan, step_plan
 from patchvsr.viz.draw import HALO, draw_frame, frame_panel_size, outline
 from patchvsr.viz.figure import new_figure
@@ -59,7 +60,7 @@ def shifted_steps_figure(
 
 
 def _luma(image: np.ndarray) -> np.ndarray:
-    return image[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    return image[..., :3].astype(np.float32) @ np.array(LUMA, np.float32)
 
 
 def _block_mean(image: np.ndarray, block: int) -> np.ndarray:

@@ -39,3 +39,13 @@ def test_box_mean_of_one_is_the_input_and_float32_stays_close():
     out = box_mean(x, 9)
     assert out.dtype == torch.float32
     torch.testing.assert_close(out, _pooled(x, 9), rtol=0, atol=1e-6)
+
+
+def test_box_mean_keeps_float32_under_a_bf16_autocast():
+    """The detail head runs under the CPU's bf16 autocast; its pattern filter needs the means
+    in float32, as the average pool gave them."""
+    x = torch.rand(1, 48, 24, 40, generator=torch.Generator().manual_seed(2))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = box_mean(x, 9)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, _pooled(x, 9), rtol=0, atol=1e-6)

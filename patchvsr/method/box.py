@@ -25,8 +25,11 @@ def box_mean(x: torch.Tensor, size: int) -> torch.Tensor:
         return x
     half, channels = size // 2, x.shape[1]
     ones = torch.ones(channels, 1, size, 1, dtype=x.dtype, device=x.device)
-    x = F.conv2d(x, ones, padding=(half, 0), groups=channels)
-    x = F.conv2d(x, ones.transpose(2, 3), padding=(0, half), groups=channels)
+    # In x's own dtype even under a caller's bf16 autocast (the detail head runs under one):
+    # the pattern filter subtracts means that differ in their last bits.
+    with torch.autocast(x.device.type, enabled=False):
+        x = F.conv2d(x, ones, padding=(half, 0), groups=channels)
+        x = F.conv2d(x, ones.transpose(2, 3), padding=(0, half), groups=channels)
     return x / (_inside(x.shape[-2], half, x) * _inside(x.shape[-1], half, x).view(1, -1))
 
 

@@ -23,7 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from eval_mini import SCALE, bicubic  # noqa: E402
+from eval_mini import SCALE, bicubic, parse_denoise_levels  # noqa: E402
 
 from patchvsr.flat_pattern import flat_grain  # noqa: E402
 from patchvsr.frames import frames_to_video  # noqa: E402
@@ -60,7 +60,7 @@ def main() -> int:
     args = parser.parse_args()
 
     width, height = (int(v) for v in args.crop.split("x"))
-    levels = [None if v == "auto" else float(v) for v in args.denoise.split(",")]
+    levels = parse_denoise_levels(args.denoise)
     models = {Path(m).name: PatchVSRPipeline.from_pretrained(m) for m in args.models}
     columns = [f"{name} d={'auto' if lv is None else lv}" for name in models for lv in levels]
     print(f"flat-area grain, x{SCALE}, 8-bit levels of Y (lower is quieter)")

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import realesrgan_reference  # noqa: E402
-from eval_mini import SCALE, bicubic, strip, textured_window  # noqa: E402
+from eval_mini import SCALE, bicubic, parse_denoise_levels, strip, textured_window  # noqa: E402
 
 from patchvsr.frames import frames_to_video  # noqa: E402
 from patchvsr.io.reader import read_frames  # noqa: E402
@@ -57,10 +57,10 @@ def main() -> int:
     labels = args.labels.split(",") if args.labels else [Path(m).name for m in args.models]
     if len(labels) != len(args.models):
         raise SystemExit(f"{len(labels)} labels for {len(args.models)} models")
-    levels = args.denoise.split(",") if args.denoise else ["auto"] * len(args.models)
+    levels = parse_denoise_levels(args.denoise or ",".join(["auto"] * len(args.models)))
     if len(levels) != len(args.models):
         raise SystemExit(f"{len(levels)} denoise levels for {len(args.models)} models")
-    denoise = {lb: None if v == "auto" else float(v) for lb, v in zip(labels, levels, strict=True)}
+    denoise = dict(zip(labels, levels, strict=True))
     models = {
         lb: PatchVSRPipeline.from_pretrained(m) for lb, m in zip(labels, args.models, strict=True)
     }
